@@ -1,0 +1,160 @@
+"""Articles -> passages of a few sentences, with character offsets into the original file.
+
+Sentence splitting knows French typography: guillemets (« »), abbreviations such as
+"M.", "MM.", "Mme", initials, and decimal numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from rag.corpus import Article
+
+TARGET_TOKENS = 170
+MAX_TOKENS = 220
+ABBREVIATIONS = frozenset(
+    "m mm mme mmes mlle mlles mgr dr pr me st ste av apr j.-c cf etc ex p pp vol éd n° no art ch fig"
+    " gal gén col cdt lt sgt adj hab min max env av.-j.-c".split()
+)
+_END = re.compile(r"[.!?…]+[»\"”’)\]]*(?=\s)|\n+")
+_WORD_BEFORE = re.compile(r"([\w.\-°]+)$")
+_OPENERS = "«\"“‘([—–-"
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of an article; ``start``/``end`` index the file's decoded text."""
+
+    id: str
+    text: str
+    file: str
+    path: str
+    date: str
+    title: str
+    start: int
+    end: int
+    sha: str
+
+    def metadata(self) -> dict[str, str | int]:
+        """Flat metadata, as Chroma requires."""
+        year, month = (int(self.date[:4]), int(self.date[5:7])) if self.date else (0, 0)
+        return {
+            "file": self.file,
+            "path": self.path,
+            "date": self.date,
+            "year": year,
+            "month": month,
+            "ym": year * 100 + month,
+            "title": self.title,
+            "start": self.start,
+            "end": self.end,
+            "sha": self.sha,
+        }
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough word-piece count for French text under an English vocabulary.
+
+    Example: "Le conseiller de Joe Biden" -> 7
+    """
+    return int(len(_TOKEN.findall(text)) * 1.6) + 1
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) in ``text[start:end]``, whitespace trimmed.
+
+    Example: "M. Biden parle. Il part." -> [(0, 15), (16, 24)]
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for match in _END.finditer(text, start, end):
+        if match.group().startswith("\n") or _is_boundary(text, match.start(), match.end(), end):
+            _add_span(text, cursor, match.end(), spans)
+            cursor = match.end()
+    _add_span(text, cursor, end, spans)
+    return spans
+
+
+def _is_boundary(text: str, stop: int, after: int, end: int) -> bool:
+    rest = text[after:end].lstrip()
+    if not rest:
+        return True
+    nxt = rest[0]
+    if not (nxt.isupper() or nxt.isdigit() or nxt in _OPENERS):
+        return False
+    if text[stop] != ".":
+        return True
+    word = _WORD_BEFORE.search(text[max(0, stop - 20) : stop])
+    token = word.group(1).lower() if word else ""
+    is_initial = len(token) == 1 and token.isalpha()
+    return token not in ABBREVIATIONS and not is_initial
+
+
+def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    chunk = text[start:end]
+    stripped = chunk.strip()
+    if stripped:
+        lead = len(chunk) - len(chunk.lstrip())
+        spans.append((start + lead, start + lead + len(stripped)))
+
+
+def chunk_article(
+    article: Article, count_tokens: Callable[[str], int] = estimate_tokens
+) -> list[Passage]:
+    """Group sentences into passages of about TARGET_TOKENS, repeating one sentence as overlap."""
+    sentences = _fit(article.text, split_sentences(article.text, article.body_start), count_tokens)
+    groups: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    size = 0
+    for span in sentences:
+        tokens = count_tokens(article.text[span[0] : span[1]])
+        if current and (size + tokens > MAX_TOKENS or size >= TARGET_TOKENS):
+            groups.append(current)
+            overlap = current[-1]
+            overlap_tokens = count_tokens(article.text[overlap[0] : overlap[1]])
+            keep = len(current) > 1 and overlap_tokens + tokens <= TARGET_TOKENS // 2
+            current, size = ([overlap], overlap_tokens) if keep else ([], 0)
+        current.append(span)
+        size += tokens
+    if current:
+        groups.append(current)
+    key = hashlib.sha1(str(article.path).encode()).hexdigest()[:10]
+    return [
+        Passage(
+            id=f"{key}-{article.sha[:10]}-{n}",
+            text=article.text[group[0][0] : group[-1][1]],
+            file=article.file,
+            path=str(article.path),
+            date=article.date,
+            title=article.title,
+            start=group[0][0],
+            end=group[-1][1],
+            sha=article.sha,
+        )
+        for n, group in enumerate(groups)
+    ]
+
+
+def _fit(
+    text: str, spans: list[tuple[int, int]], count_tokens: Callable[[str], int]
+) -> list[tuple[int, int]]:
+    """Cut any sentence longer than MAX_TOKENS at word boundaries."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        while count_tokens(text[start:end]) > MAX_TOKENS:
+            cut = start
+            for word in re.finditer(r"\S+", text[start:end]):
+                if count_tokens(text[start : start + word.end()]) > TARGET_TOKENS:
+                    break
+                cut = start + word.end()
+            if cut == start:
+                break
+            out.append((start, cut))
+            start = cut + len(text[cut:end]) - len(text[cut:end].lstrip())
+        out.append((start, end))
+    return out

@@ -1,0 +1,56 @@
+"""Settings: the only place that reads RAG_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import ConfigError
+
+DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob a user may turn, with its default; see the README's settings table."""
+
+    index_dir: Path = Path("index")
+    corpus_dir: Path = Path("seeds")
+    embed_model: str = DEFAULT_MODEL
+    chroma_url: str = ""
+    collection: str = "articles"
+    top_k: int = 5
+    candidates: int = 30
+    abstain_threshold: float = 0.42
+    batch_size: int = 32
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str = ""
+    max_upload_mb: int = 5
+    concurrency: int = 4
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read RAG_<FIELD> variables (e.g. RAG_TOP_K=8), then apply explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(f"RAG_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _convert(field.name, raw, type(getattr(cls(), field.name)))
+        settings = replace(cls(), **values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is Path:
+            return Path(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"RAG_{name.upper()}={raw!r} is not a valid {kind.__name__}: fix or unset it"
+        ) from None

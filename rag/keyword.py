@@ -1,0 +1,102 @@
+"""BM25 keyword index over passages: French stemming, stopwords, accents and elisions folded.
+
+The saved index is also the published list of passages: retrieval only returns passages
+listed here, so readers see a whole ingest or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import Passage
+
+_ELISION = re.compile(r"\b(?:qu|jusqu|lorsqu|puisqu|quoiqu|[ldjmnstc])['’‘`]", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+_ENGLISH_STOPWORDS = (
+    "a an and are as at be by did do does for from has have he her his how i in is it its of on "
+    "or she that the their them they this to was were what when where which who whom whose why "
+    "will with would about after before did"
+).split()
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip accents and unify apostrophes. Example: "Sécurité l’Otan" -> "securite l'otan"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[’‘`´]", "'", plain)
+
+
+@lru_cache(maxsize=1)
+def _analyzers() -> tuple[Any, frozenset[str]]:
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_FRENCH
+
+    stopwords = frozenset(fold(w) for w in (*STOPWORDS_FRENCH, *_ENGLISH_STOPWORDS))
+    return Stemmer.Stemmer("french"), stopwords
+
+
+def tokenize(text: str) -> list[str]:
+    """Stemmed, folded content words. Example: "L'accumulation des troupes" -> ["accumul", "troup"]."""
+    stemmer, stopwords = _analyzers()
+    words = [w for w in _WORD.findall(_ELISION.sub(" ", fold(text))) if w not in stopwords]
+    return list(stemmer.stemWords(words))
+
+
+class KeywordIndex:
+    """Passages plus a BM25 model over them."""
+
+    def __init__(self, passages: list[Passage], bm25: Any) -> None:
+        self.passages = passages
+        self.bm25 = bm25
+        self.position = {p.id: i for i, p in enumerate(passages)}
+
+    @classmethod
+    def build(cls, passages: list[Passage]) -> KeywordIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        if passages:
+            bm25.index([tokenize(p.text) or ["_"] for p in passages], show_progress=False)
+        return cls(passages, bm25)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage, in ``self.passages`` order."""
+        tokens = [t for t in tokenize(query) if t in self.bm25.vocab_dict] if self.passages else []
+        if not tokens:
+            return np.zeros(len(self.passages), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a stemmed token (0 for tokens the corpus never uses)."""
+        token_id = self.bm25.vocab_dict.get(token) if self.passages else None
+        if token_id is None:
+            return 0.0
+        indptr = self.bm25.scores["indptr"]
+        df = int(indptr[token_id + 1] - indptr[token_id])
+        n = len(self.passages)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True)
+        with open(folder / "passages.jsonl", "w", encoding="utf-8") as out:
+            for passage in self.passages:
+                out.write(json.dumps(asdict(passage), ensure_ascii=False) + "\n")
+        if self.passages:
+            self.bm25.save(str(folder / "bm25"), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex:
+        import bm25s
+
+        with open(folder / "passages.jsonl", encoding="utf-8") as lines:
+            passages = [Passage(**json.loads(line)) for line in lines]
+        bm25 = bm25s.BM25.load(str(folder / "bm25")) if passages else bm25s.BM25()
+        return cls(passages, bm25)

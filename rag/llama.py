@@ -1,0 +1,62 @@
+"""llama-index faces of our parts: the hybrid retriever and the embedding model.
+
+Importing this module imports llama-index; the rest of ``rag`` does not need it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from pydantic import PrivateAttr
+
+from rag.embedding import Embedder
+from rag.retrieval import Filters, retrieve
+from rag.store import Store
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 retrieval as a llama-index retriever.
+
+    Example: HybridRetriever(store, embedder, k=3).retrieve("Qui est Jake Sullivan ?")
+    """
+
+    def __init__(
+        self, store: Store, embedder: Embedder, k: int = 5, filters: Filters = Filters(), **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.store, self.embedder, self.k, self.filters = store, embedder, k, filters
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = retrieve(query_bundle.query_str, self.store, self.embedder, self.k, self.filters)
+        return [
+            NodeWithScore(
+                node=TextNode(id_=h.passage.id, text=h.passage.text, metadata=h.passage.metadata()),
+                score=h.score,
+            )
+            for h in hits
+        ]
+
+
+class SentenceTransformerEmbedding(BaseEmbedding):
+    """An ``Embedder`` behind llama-index's embedding interface (query/passage prompts kept)."""
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, embedder: Embedder) -> None:
+        super().__init__(model_name=embedder.name, embed_batch_size=32)
+        self._embedder = embedder
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return [float(x) for x in self._embedder.embed_queries([query])[0]]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [[float(x) for x in row] for row in self._embedder.embed_passages(texts)]

@@ -1,0 +1,94 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import Passage
+from rag.embedding import Embedder
+from rag.errors import InputError
+from rag.store import Store
+
+RRF_K = 60
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to a date range ("YYYY-MM", inclusive) and/or some file names."""
+
+    date_from: str = ""
+    date_to: str = ""
+    files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for value in (self.date_from, self.date_to):
+            if value and not _MONTH.match(value):
+                raise InputError(f"Date {value!r} is not YYYY-MM: write e.g. 2021-04")
+
+    def where(self) -> dict[str, Any] | None:
+        """The same filter as a Chroma ``where`` clause."""
+        clauses: list[dict[str, Any]] = []
+        if self.date_from:
+            clauses.append({"ym": {"$gte": _ym(self.date_from)}})
+        if self.date_to:
+            clauses.append({"ym": {"$lte": _ym(self.date_to)}})
+        if self.files:
+            clauses.append({"file": {"$in": list(self.files)}})
+        return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def allows(self, passage: Passage) -> bool:
+        ym = _ym(passage.date) if passage.date else 0
+        return (
+            (not self.date_from or ym >= _ym(self.date_from))
+            and (not self.date_to or (0 < ym <= _ym(self.date_to)))
+            and (not self.files or passage.file in self.files)
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage: fused score, and the cosine and BM25 scores it came from."""
+
+    passage: Passage
+    score: float
+    dense: float
+    keyword: float
+
+
+def retrieve(
+    question: str,
+    store: Store,
+    embedder: Embedder,
+    k: int = 5,
+    filters: Filters = Filters(),
+    candidates: int = 30,
+) -> list[Hit]:
+    """Top-k passages for ``question``, best first."""
+    snapshot = store.keyword
+    vector = embedder.embed_queries([question])[0]
+    dense = [
+        (snapshot.position[pid], sim)
+        for pid, sim in store.dense(vector.tolist(), candidates, filters.where())
+        if pid in snapshot.position  # only published passages: never half an ingest
+    ]
+    bm25 = snapshot.scores(question)
+    allowed = np.array([filters.allows(p) for p in snapshot.passages], dtype=bool)
+    keyword_order = [i for i in np.argsort(-bm25, kind="stable") if allowed[i] and bm25[i] > 0]
+    fused: dict[int, float] = {}
+    for ranking in ([i for i, _ in dense], keyword_order[:candidates]):
+        for rank, i in enumerate(ranking):
+            fused[int(i)] = fused.get(int(i), 0.0) + 1.0 / (RRF_K + rank + 1)
+    cosine = dict(dense)
+    best = sorted(fused, key=lambda i: -fused[i])[:k]
+    return [
+        Hit(snapshot.passages[i], fused[i], cosine.get(i, 0.0), float(bm25[i])) for i in best
+    ]
+
+
+def _ym(date: str) -> int:
+    return int(date[:4]) * 100 + int(date[5:7])

@@ -1,0 +1,250 @@
+"""Chroma (embedded or server) plus the BM25 keyword snapshot, kept in step.
+
+Chroma is the source of truth. The keyword snapshot is rebuilt from it at the end of every
+ingest and published by an atomic rename of ``keyword/CURRENT``; retrieval only returns
+passages the snapshot lists, so a reader never sees half an ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from rag.chunking import Passage
+from rag.config import Settings
+from rag.errors import ConfigError, IndexCorrupt, ModelMismatch, NoIndex
+from rag.keyword import KeywordIndex
+
+NEXT = "-next"
+
+
+class Store:
+    """One index: a Chroma collection and its published keyword snapshot."""
+
+    def __init__(self, settings: Settings, client: Any, collection: Any) -> None:
+        self.settings = settings
+        self.client = client
+        self.collection = collection
+        self._keyword: KeywordIndex | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Open an existing index, or raise NoIndex."""
+        if not settings.chroma_url and not (settings.index_dir / "chroma").is_dir():
+            raise NoIndex(f"No index in {settings.index_dir}/: run `rag ingest` first")
+        client = connect(settings)
+        collection = _finish_swap(client, settings.collection)
+        if collection is None:
+            raise NoIndex(f"No index in {settings.index_dir}/: run `rag ingest` first")
+        return cls(settings, client, collection)
+
+    @classmethod
+    def create(cls, settings: Settings, model: str, fresh: bool = False) -> Store:
+        """Open the index for writing; ``fresh`` starts an empty collection beside the old one."""
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        client = connect(settings)
+        live = _finish_swap(client, settings.collection)
+        _drop(client, settings.collection + NEXT)  # left by an interrupted rebuild
+        if live is not None and not fresh:
+            store = cls(settings, client, live)
+            store.check_model(model)
+        else:
+            name = settings.collection + (NEXT if live is not None else "")
+            store = cls(settings, client, _new(client, name))
+        meta = store.collection.metadata or {}
+        store.collection.modify(metadata={**meta, "embed_model": model})
+        return store
+
+    @property
+    def model(self) -> str:
+        return str((self.collection.metadata or {}).get("embed_model", ""))
+
+    @property
+    def last_ingest(self) -> str:
+        return str((self.collection.metadata or {}).get("last_ingest", ""))
+
+    def check_model(self, name: str) -> None:
+        if self.model and self.model != name:
+            raise ModelMismatch(
+                f"The index in {self.settings.index_dir}/ was built with {self.model!r}, not "
+                f"{name!r}: run `rag ingest --rebuild` or set RAG_EMBED_MODEL={self.model}"
+            )
+
+    def records(self, documents: bool = False) -> Iterator[tuple[str, dict[str, Any], str]]:
+        """Every stored passage as (id, metadata, text), in pages Chroma can serve."""
+        include = ["metadatas", "documents"] if documents else ["metadatas"]
+        page = self.client.get_max_batch_size()
+        offset = 0
+        while True:
+            got = _wrap(lambda: self.collection.get(include=include, limit=page, offset=offset))
+            for i, pid in enumerate(got["ids"]):
+                text = got["documents"][i] if documents else ""
+                yield pid, dict(got["metadatas"][i]), text
+            if len(got["ids"]) < page:
+                return
+            offset += page
+
+    def upsert(self, passages: list[Passage], vectors: Any) -> None:
+        page = self.client.get_max_batch_size()
+        for i in range(0, len(passages), page):
+            batch = passages[i : i + page]
+            self.collection.upsert(
+                ids=[p.id for p in batch],
+                embeddings=vectors[i : i + page],
+                documents=[p.text for p in batch],
+                metadatas=[p.metadata() for p in batch],
+            )
+
+    def delete(self, ids: list[str]) -> None:
+        page = self.client.get_max_batch_size()
+        for i in range(0, len(ids), page):
+            self.collection.delete(ids=ids[i : i + page])
+
+    def publish(self, exclude: set[str], stamp: str) -> None:
+        """Rebuild the keyword snapshot from Chroma (less ``exclude``) and make it current."""
+        passages = [
+            _passage(pid, meta, text)
+            for pid, meta, text in self.records(documents=True)
+            if pid not in exclude
+        ]
+        passages.sort(key=lambda p: (p.path, p.start))
+        keyword = KeywordIndex.build(passages)
+        digest = hashlib.sha1("\n".join(sorted(p.id for p in passages)).encode()).hexdigest()
+        root = self.settings.index_dir / "keyword"
+        folder = root / f"{digest[:16]}-{os.getpid()}"
+        shutil.rmtree(folder, ignore_errors=True)
+        keyword.save(folder)
+        pointer = root / "CURRENT.tmp"
+        pointer.write_text(folder.name, encoding="utf-8")
+        os.replace(pointer, root / "CURRENT")
+        for old in root.iterdir():
+            if old.is_dir() and old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+        self.collection.modify(metadata={**(self.collection.metadata or {}), "last_ingest": stamp})
+        self._keyword = keyword
+
+    def finish_fresh(self) -> None:
+        """Replace the live collection by the one a fresh rebuild just filled."""
+        if not self.collection.name.endswith(NEXT):
+            return
+        self.collection.modify(metadata={**(self.collection.metadata or {}), "complete": 1})
+        _drop(self.client, self.settings.collection)
+        self.collection = _finish_swap(self.client, self.settings.collection)
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client)."""
+        if self._keyword is None:
+            current = self.settings.index_dir / "keyword" / "CURRENT"
+            try:
+                folder = current.parent / current.read_text(encoding="utf-8").strip()
+                self._keyword = KeywordIndex.load(folder)
+            except FileNotFoundError:
+                self.publish(set(), self.last_ingest)
+            except (OSError, ValueError, KeyError) as exc:
+                raise IndexCorrupt(
+                    f"Keyword index in {current.parent} is unreadable ({exc}): "
+                    "run `rag ingest` to repair it"
+                ) from exc
+        assert self._keyword is not None
+        return self._keyword
+
+    def dense(self, vector: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+        """Nearest passages as (id, cosine similarity)."""
+        count = self.collection.count()
+        if count == 0:
+            return []
+        got = _wrap(
+            lambda: self.collection.query(
+                query_embeddings=[vector], n_results=min(n, count), where=where, include=["distances"]
+            )
+        )
+        return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
+
+    def size_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.settings.index_dir.rglob("*") if f.is_file())
+
+
+def connect(settings: Settings) -> Any:
+    """A Chroma client: embedded in ``index_dir/chroma``, or a server when RAG_CHROMA_URL is set."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not settings.chroma_url:
+        return _wrap(
+            lambda: chromadb.PersistentClient(
+                path=str(settings.index_dir / "chroma"), settings=chroma_settings
+            )
+        )
+    url = urlparse(settings.chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"RAG_CHROMA_URL={settings.chroma_url!r}: use http://HOST:PORT")
+    try:
+        return chromadb.HttpClient(
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    except Exception as exc:
+        raise ConfigError(
+            f"Cannot reach Chroma at {settings.chroma_url} ({exc}): start `chroma run` or fix RAG_CHROMA_URL"
+        ) from exc
+
+
+def _new(client: Any, name: str) -> Any:
+    return client.get_or_create_collection(
+        name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+    )
+
+
+def _get(client: Any, name: str) -> Any | None:
+    if name not in {c.name for c in _wrap(client.list_collections)}:
+        return None
+    return client.get_collection(name, embedding_function=None)
+
+
+def _drop(client: Any, name: str) -> None:
+    if _get(client, name) is not None:
+        client.delete_collection(name)
+
+
+def _finish_swap(client: Any, name: str) -> Any | None:
+    """The live collection; completes a rebuild that stopped between its last two steps."""
+    live, fresh = _get(client, name), _get(client, name + NEXT)
+    if live is None and fresh is not None and (fresh.metadata or {}).get("complete"):
+        fresh.modify(name=name)
+        return _get(client, name)
+    return live
+
+
+def _passage(pid: str, meta: dict[str, Any], text: str) -> Passage:
+    return Passage(
+        id=pid,
+        text=text,
+        file=str(meta["file"]),
+        path=str(meta["path"]),
+        date=str(meta["date"]),
+        title=str(meta["title"]),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        sha=str(meta["sha"]),
+    )
+
+
+def _wrap(call: Any) -> Any:
+    """Run a Chroma call, turning its internal errors into IndexCorrupt."""
+    try:
+        return call()
+    except Exception as exc:
+        if type(exc).__module__.startswith("chromadb") or isinstance(exc, (OSError, ValueError)):
+            raise IndexCorrupt(
+                f"Chroma index is unreadable ({type(exc).__name__}: {exc}): "
+                "run `rag ingest --rebuild`"
+            ) from exc
+        raise
