@@ -24,6 +24,8 @@ _ENGLISH_STOPWORDS = (
     "a an and are as at be by did do does for from has have he her his how i in is it its of on "
     "or she that the their them they this to was were what when where which who whom whose why "
     "will with would about after before did"
+    # question words carry no topic in either language
+    " comment quel quelle quels quelles combien pourquoi quand lequel laquelle lesquels"
 ).split()
 
 
@@ -69,7 +71,7 @@ class KeywordIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in ``self.passages`` order."""
-        tokens = [t for t in tokenize(query) if t in self.bm25.vocab_dict] if self.passages else []
+        tokens = [t for t in correct(tokenize(query), self) if t in self.bm25.vocab_dict]
         if not tokens:
             return np.zeros(len(self.passages), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
@@ -100,3 +102,21 @@ class KeywordIndex:
             passages = [Passage(**json.loads(line)) for line in lines]
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if passages else bm25s.BM25()
         return cls(passages, bm25)
+
+
+def correct(tokens: list[str], index: KeywordIndex) -> list[str]:
+    """Replace tokens the corpus never uses by a close corpus token (typos, missing letters).
+
+    Example: ["washigton", "acumul"] -> ["washington", "accumul"]
+    """
+    import difflib
+
+    vocab = list(index.bm25.vocab_dict) if index.passages else []
+    fixed = []
+    for token in tokens:
+        if token in index.bm25.vocab_dict or len(token) < 6 or token.isdigit():
+            fixed.append(token)
+            continue
+        close = difflib.get_close_matches(token, vocab, n=1, cutoff=0.85)
+        fixed.append(close[0] if close else token)
+    return fixed

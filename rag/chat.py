@@ -1,0 +1,46 @@
+"""Conversations: turn a follow-up question into a query that stands on its own.
+
+Without an LLM, a follow-up ("Avec qui s'est-il entretenu ?") borrows the topic words of the
+previous turn. ``rewrite`` is the one place to swap in an LLM rewriter later.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.keyword import fold, tokenize
+
+_PRONOUNS = set(
+    "il elle ils elles lui leur leurs son sa ses celui celle ceux cela ca ce cet cette y en "
+    "he she they him her his their them it its this that those".split()
+)
+_STARTS = ("et ", "and ", "puis ", "alors ")
+_WORD = re.compile(r"[\w'’-]+")
+MAX_CARRIED = 12
+
+
+def rewrite(question: str, history: list[str]) -> str:
+    """The question, plus the previous turns' topic words when it is a follow-up.
+
+    Example: ("Avec qui s'est-il entretenu ?", ["Qui est le conseiller de Biden ?"])
+             -> "Avec qui s'est-il entretenu ? (conseiller Biden)"
+    """
+    if not history or not is_follow_up(question):
+        return question
+    previous = rewrite(history[-1], history[:-1])
+    own = set(tokenize(question))
+    carried: list[str] = []
+    for word in _WORD.findall(previous.replace("(", " ").replace(")", " ")):
+        stems = tokenize(word)
+        if stems and not own.intersection(stems) and word not in carried:
+            carried.append(word)
+    if not carried:
+        return question
+    return f"{question} ({' '.join(carried[-MAX_CARRIED:])})"
+
+
+def is_follow_up(question: str) -> bool:
+    """Short questions and questions with pronouns lean on the previous turn."""
+    folded = fold(question).strip()
+    words = set(re.findall(r"[a-z]+", folded.replace("'", " ")))
+    return folded.startswith(_STARTS) or bool(words & _PRONOUNS) or len(tokenize(question)) <= 2

@@ -1,0 +1,85 @@
+"""The one place where the parts are wired together: model, index, retrieval, answers."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.answer import Answer, compose
+from rag.chat import rewrite
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.errors import InputError
+from rag.ingest import IngestReport, Progress, ingest
+from rag.retrieval import Filters, Hit, retrieve
+from rag.store import Store
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass
+class Pipeline:
+    """A loaded model and index, shared read-only by every caller; load it once per process."""
+
+    settings: Settings
+    embedder: Embedder
+    store: Store
+    _write: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Pipeline:
+        store = Store.open(settings)
+        embedder = Embedder.load(settings.embed_model)
+        store.check_model(embedder.name)
+        return cls(settings, embedder, store)
+
+    def retrieve(self, question: str, k: int | None = None, filters: Filters = Filters()) -> list[Hit]:
+        question = _check(question)
+        store = self.store
+        return retrieve(
+            question, store, self.embedder, k or self.settings.top_k, filters, self.settings.candidates
+        )
+
+    def ask(
+        self,
+        question: str,
+        history: list[str] | None = None,
+        k: int | None = None,
+        filters: Filters = Filters(),
+    ) -> Answer:
+        """Answer one question; ``history`` holds the previous user turns, oldest first."""
+        question = _check(question)
+        query = rewrite(question, history or [])
+        store = self.store  # one snapshot for the whole answer, even if an ingest swaps it
+        hits = retrieve(
+            query, store, self.embedder, k or self.settings.top_k, filters, self.settings.candidates
+        )
+        return compose(
+            question, hits, self.embedder, store.keyword, self.settings.abstain_threshold, query
+        )
+
+    def ingest(self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Ingest, then switch readers to the new index; until then they use the old one."""
+        with self._write:
+            report = ingest(paths, self.settings, self.embedder, rebuild, progress)
+            self.store = Store.open(self.settings)
+        return report
+
+    def articles(self) -> list[dict[str, Any]]:
+        """One row per indexed article: file, date, title, passages, path."""
+        rows: dict[str, dict[str, Any]] = {}
+        for p in self.store.keyword.passages:
+            row = rows.setdefault(p.path, {"file": p.file, "date": p.date, "title": p.title, "passages": 0, "path": p.path})
+            row["passages"] += 1
+        return sorted(rows.values(), key=lambda r: (r["file"], r["path"]))
+
+
+def _check(question: str) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise InputError("The question is empty: type a question, e.g. \"Qui est Jake Sullivan ?\"")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"The question is longer than {MAX_QUESTION_CHARS} characters: shorten it")
+    return question
