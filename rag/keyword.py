@@ -37,7 +37,7 @@ def fold(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _analyzers() -> tuple[Any, frozenset[str]]:
+def analyzers() -> tuple[Any, frozenset[str]]:
     import Stemmer
     from bm25s.stopwords import STOPWORDS_FRENCH
 
@@ -47,7 +47,7 @@ def _analyzers() -> tuple[Any, frozenset[str]]:
 
 def tokenize(text: str) -> list[str]:
     """Stemmed, folded content words. Example: "L'accumulation des troupes" -> ["accumul", "troup"]."""
-    stemmer, stopwords = _analyzers()
+    stemmer, stopwords = analyzers()
     words = [w for w in _WORD.findall(_ELISION.sub(" ", fold(text))) if w not in stopwords]
     return list(stemmer.stemWords(words))
 

@@ -1,0 +1,251 @@
+"""rag/ui.py: HTML of answers, sources and articles; upload checks. Plain functions, no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import ui
+from rag.answer import Source
+from rag.chunking import Passage
+from rag.errors import ConfigError, InputError
+from rag.retrieval import Filters
+
+ARTICLE = (
+    " date 2021-04 Titre <b>gras</b>\n\n"
+    "Premier paragraphe & co. Le conseiller, Jake Sullivan, a parlé. Fin <script>x</script>.\n"
+)
+
+
+def make_source(path: Path, text: str = ARTICLE, n: int = 1) -> Source:
+    """A source citing "Le conseiller ... a parlé." inside the passage after the title line."""
+    passage_start = text.index("Premier")
+    passage_end = len(text) - 1
+    start = text.index("Le conseiller")
+    end = text.index("parlé.") + len("parlé.")
+    passage = Passage(
+        id="p1",
+        text=text[passage_start:passage_end],
+        file=path.name,
+        path=str(path),
+        date="2021-04",
+        title="Titre <b>gras</b>",
+        start=passage_start,
+        end=passage_end,
+        sha="0" * 16,
+    )
+    return Source(
+        n, path.name, "2021-04", passage.title, 0.875, text[start:end], start, end, passage
+    )
+
+
+@pytest.fixture
+def article(tmp_path: Path) -> Path:
+    path = tmp_path / "a<1>.txt"
+    path.write_text(ARTICLE, encoding="utf-8")
+    return path
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+
+def test_escape_markdown_keeps_text_verbatim() -> None:
+    assert ui.escape_markdown("a_b *c* [1] <i>") == "a\\_b \\*c\\* \\[1\\] &lt;i&gt;"
+
+
+def test_answer_markdown_shows_the_rewritten_query_only_when_it_differs() -> None:
+    same = ui.answer_markdown("Réponse [1]", False, "Qui ?", "Qui ?")
+    assert "rag-query" not in same and "\\[1\\]" in same
+    other = ui.answer_markdown("Réponse [1]", False, "Qui ?", "Qui ? (Biden <x>)")
+    assert "rag-query" in other and "Biden &lt;x&gt;" in other
+
+
+def test_abstained_and_failed_answers_are_styled() -> None:
+    assert 'class="rag-abstained"' in ui.answer_markdown("Pas dans le corpus.", True)
+    assert 'class="rag-abstained"' in ui.error_markdown("Question vide <b>")
+    assert "<b>" not in ui.error_markdown("Question vide <b>")
+
+
+def test_stream_prefixes_grow_to_the_whole_text() -> None:
+    text = "un deux trois quatre cinq six sept"
+    prefixes = list(ui.stream_prefixes(text, steps=3))
+    assert prefixes[-1] == text
+    assert all(text.startswith(p) for p in prefixes)
+    assert [len(p) for p in prefixes] == sorted(len(p) for p in prefixes) and len(prefixes) == 3
+    assert list(ui.stream_prefixes("seul")) == ["seul"]
+
+
+def test_make_filters() -> None:
+    assert ui.make_filters("", None, None) == Filters()
+    assert ui.make_filters("2021-03", "2021-04", ["a.txt"]).files == ("a.txt",)
+    with pytest.raises(InputError, match="après"):
+        ui.make_filters("2021-12", "2021-03", [])
+    with pytest.raises(InputError):
+        ui.make_filters("mars", "", [])
+
+
+# --- sources and articles ----------------------------------------------------------------------
+
+
+def test_highlight_escapes_around_and_inside_the_mark() -> None:
+    assert ui.highlight("a<b>c", 1, 4) == "a<mark>&lt;b&gt;</mark>c"
+    assert ui.highlight("abc", -5, 99) == "<mark>abc</mark>"
+
+
+def test_sources_html_marks_the_supporting_sentence(article: Path) -> None:
+    html = ui.sources_html([make_source(article)], show_scores=True)
+    assert "<mark>Le conseiller, Jake Sullivan, a parlé.</mark>" in html
+    assert "a&lt;1&gt;.txt" in html and "2021-04" in html and "0.875" in html
+    assert "Titre &lt;b&gt;gras&lt;/b&gt;" in html and "<script>" not in html
+    assert 'data-index="0"' in html
+    assert "0.875" not in ui.sources_html([make_source(article)], show_scores=False)
+    assert "rag-source" not in ui.sources_html([])
+
+
+def test_article_html_highlights_the_passage_and_sentence(article: Path) -> None:
+    html = ui.article_html(make_source(article))
+    assert '<span class="rag-passage">Premier paragraphe &amp; co. <mark>' in html
+    assert "<mark>Le conseiller, Jake Sullivan, a parlé.</mark>" in html
+    assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+def test_article_html_follows_an_edited_file_and_reports_a_deleted_one(article: Path) -> None:
+    source = make_source(article)
+    article.write_text("Nouvelle ligne en tête.\n" + ARTICLE, encoding="utf-8")
+    assert "<mark>Le conseiller, Jake Sullivan, a parlé.</mark>" in ui.article_html(source)
+    article.unlink()
+    assert "n'est plus dans le corpus" in ui.article_html(source)
+
+
+def test_read_text_falls_back_to_latin_1(tmp_path: Path) -> None:
+    path = tmp_path / "vieux.txt"
+    path.write_bytes("Élysée".encode("latin-1"))
+    assert ui.read_text(path) == "Élysée"
+
+
+def test_corpus_rows_months_and_deletable_files(tmp_path: Path) -> None:
+    articles = [
+        {
+            "file": "b.txt",
+            "date": "2021-12",
+            "title": "B",
+            "passages": 2,
+            "path": str(tmp_path / "b.txt"),
+        },
+        {
+            "file": "a.txt",
+            "date": "2021-03",
+            "title": "A",
+            "passages": 1,
+            "path": "/ailleurs/a.txt",
+        },
+        {"file": "c.md", "date": "", "title": "C", "passages": 1, "path": str(tmp_path / "c.md")},
+    ]
+    assert ui.article_rows(articles)[0] == ["b.txt", "2021-12", "B", 2]
+    assert ui.month_choices(articles) == ["2021-03", "2021-12"]
+    assert ui.corpus_files(articles, tmp_path) == ["b.txt", "c.md"]
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("article.txt", "article.txt"),
+        ("Mon Article!.MD", "Mon_Article.md"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("C:\\Users\\x\\été 2021.txt", "été_2021.txt"),
+        (".cache.txt", "cache.txt"),
+    ],
+)
+def test_safe_filename(name: str, safe: str) -> None:
+    assert ui.safe_filename(name) == safe
+
+
+@pytest.mark.parametrize("name", ["photo.png", "script.txt.exe", "sans_extension", "....txt", "/"])
+def test_safe_filename_refuses(name: str) -> None:
+    with pytest.raises(InputError):
+        ui.safe_filename(name)
+
+
+def upload_file(tmp_path: Path, name: str, data: bytes) -> Path:
+    folder = tmp_path / "uploads"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "existant.txt").write_text("Ancien contenu.\n", encoding="utf-8")
+    return folder
+
+
+def test_save_upload_copies_into_the_corpus_under_a_safe_name(tmp_path: Path, corpus: Path) -> None:
+    source = upload_file(tmp_path, "x.txt", b" date 2024-05 Titre\n\nTexte.\n")
+    target, written = ui.save_upload(source, "../Mon fichier.txt", corpus, max_mb=1)
+    assert written and target == corpus.resolve() / "Mon_fichier.txt"
+    assert target.read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in corpus.iterdir()) == ["Mon_fichier.txt", "existant.txt"]
+
+
+def test_save_upload_refuses_big_binary_and_empty_files(tmp_path: Path, corpus: Path) -> None:
+    big = upload_file(tmp_path, "gros.txt", b"a" * (1024 * 1024 + 1))
+    with pytest.raises(InputError, match="limite de 1 Mo"):
+        ui.save_upload(big, "gros.txt", corpus, max_mb=1)
+    binary = upload_file(tmp_path, "bin.txt", b"\x00\x01\x02")
+    with pytest.raises(InputError, match="binary"):
+        ui.save_upload(binary, "bin.txt", corpus, max_mb=1)
+    empty = upload_file(tmp_path, "vide.md", b"  \n")
+    with pytest.raises(InputError, match="empty"):
+        ui.save_upload(empty, "vide.md", corpus, max_mb=1)
+    assert [p.name for p in corpus.iterdir()] == ["existant.txt"]
+
+
+def test_save_upload_never_overwrites_a_different_file_silently(
+    tmp_path: Path, corpus: Path
+) -> None:
+    same = upload_file(tmp_path, "existant.txt", b"Ancien contenu.\n")
+    assert ui.save_upload(same, "existant.txt", corpus, max_mb=1)[1] is False
+    other = upload_file(tmp_path, "autre.txt", b"Nouveau contenu.\n")
+    with pytest.raises(InputError, match="existe déjà"):
+        ui.save_upload(other, "existant.txt", corpus, max_mb=1)
+    assert (corpus / "existant.txt").read_bytes() == b"Ancien contenu.\n"
+    target, written = ui.save_upload(other, "existant.txt", corpus, max_mb=1, replace=True)
+    assert written and target.read_bytes() == b"Nouveau contenu.\n"
+    assert sorted(p.name for p in corpus.iterdir()) == ["existant.txt"]  # no temporary left
+
+
+def test_save_upload_refuses_a_symlink_out_of_the_corpus(tmp_path: Path, corpus: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret\n")
+    (corpus / "lien.txt").symlink_to(outside)
+    source = upload_file(tmp_path, "lien.txt", b"Texte.\n")
+    with pytest.raises(InputError):
+        ui.save_upload(source, "lien.txt", corpus, max_mb=1, replace=True)
+    assert outside.read_text() == "secret\n"
+
+
+def test_remove_article_only_deletes_inside_the_corpus(tmp_path: Path, corpus: Path) -> None:
+    outside = tmp_path / "garde.txt"
+    outside.write_text("garde\n")
+    for name in ["../garde.txt", "..", "", ".cache", "sous/dossier.txt"]:
+        with pytest.raises(InputError):
+            ui.remove_article(name, corpus)
+    with pytest.raises(InputError, match="plus dans"):
+        ui.remove_article("absent.txt", corpus)
+    ui.remove_article("existant.txt", corpus)
+    assert not (corpus / "existant.txt").exists() and outside.exists()
+
+
+def test_parse_auth() -> None:
+    assert ui.parse_auth("") is None
+    assert ui.parse_auth("alice:s3cr:et") == ("alice", "s3cr:et")
+    for bad in ["alice", ":pw", "alice:"]:
+        with pytest.raises(ConfigError):
+            ui.parse_auth(bad)
