@@ -52,13 +52,14 @@ class IngestReport:
 def ingest(
     paths: list[Path],
     settings: Settings,
-    embedder: Embedder,
+    embedder: Embedder | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Bring the index in line with the files under ``paths``.
 
     Files that disappeared from under ``paths`` are removed; articles from other folders stay.
+    The model (``settings.embed_model`` unless given) is only loaded if something needs embedding.
     """
     started = time.perf_counter()
     report = IngestReport()
@@ -67,14 +68,16 @@ def ingest(
     wanted = {p.id: p for a in articles for p in chunk_article(a)}
     roots = [p.resolve() for p in paths]
     with _lock(settings.index_dir):
-        store = Store.create(settings, embedder.name, fresh=rebuild)
+        store = Store.create(settings, settings.embed_model, fresh=rebuild)
         stored = _stored_ids(store)
         in_scope = {path for path in stored if _under(Path(path), roots)}
         stale = {pid for path in in_scope for pid in stored[path] if pid not in wanted}
         all_stored = {pid for ids in stored.values() for pid in ids}
         new = [p for pid, p in wanted.items() if pid not in all_stored]
         _classify(articles, stored, in_scope, wanted, report)
-        _embed_and_store(new, store, embedder, settings.batch_size, progress)
+        if new:
+            embedder = embedder or Embedder.load(settings.embed_model)
+            _embed_and_store(new, store, embedder, settings.batch_size, progress)
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or set(store.keyword.position) != final:
             store.publish(exclude=stale, stamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -1,0 +1,47 @@
+"""Question answering over a folder of French news articles, with cited sources, offline.
+
+Example:
+    from rag import Pipeline, Settings
+    pipeline = Pipeline.load(Settings.from_env())
+    print(pipeline.ask("Qui est le conseiller à la sécurité nationale de Joe Biden ?").text)
+
+``HybridRetriever`` (a llama-index ``BaseRetriever``) is importable from here too; it loads
+llama-index on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rag.answer import Answer, Source
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.errors import RagError
+from rag.ingest import IngestReport, ingest
+from rag.pipeline import Pipeline
+from rag.retrieval import Filters, Hit, retrieve
+from rag.store import Store
+
+__all__ = [
+    "Answer",
+    "Embedder",
+    "Filters",
+    "Hit",
+    "HybridRetriever",
+    "IngestReport",
+    "Pipeline",
+    "RagError",
+    "Settings",
+    "Source",
+    "Store",
+    "ingest",
+    "retrieve",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HybridRetriever":
+        from rag.llama import HybridRetriever
+
+        return HybridRetriever
+    raise AttributeError(name)

@@ -1,0 +1,195 @@
+"""The `rag` command: ingest, ask, retrieve, info, eval, bench.
+
+Progress and messages go to stderr; results (and --json) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from rag.errors import RagError
+
+EXAMPLES = {
+    "ingest": "example: rag ingest seeds/            (again: only changed files are embedded)",
+    "ask": 'example: rag ask "Qui est le conseiller à la sécurité nationale de Joe Biden ?"\n'
+    "         printf 'Question 1 ?\\nQuestion 2 ?\\n' | rag ask --json -",
+    "retrieve": 'example: rag retrieve "sommet Biden Poutine" --k 3 --json',
+    "info": "example: rag info --json",
+    "eval": "example: rag eval --gold evals/gold.jsonl --json",
+    "bench": "example: rag bench",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env(index_dir=args.index)
+    try:
+        result: int = args.run(args, settings)
+        return result
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: the index is unchanged or will be repaired by the next `rag ingest`", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Questions over French news articles, answered with cited sources."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", type=Path, help="index folder (default: index/, or RAG_INDEX_DIR)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, parents=[common], help=help, description=help, epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(run=run)
+        return sub
+
+    ingest = command("ingest", _ingest, "add, update and remove articles in the index")
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
+    ingest.add_argument("--rebuild", action="store_true", help="re-embed everything (e.g. new model)")
+    ask = command("ask", _ask, "answer a question with cited sources")
+    ask.add_argument("question", help='the question, or "-" to read one question per line from stdin')
+    retrieve = command("retrieve", _retrieve, "show the passages retrieved for a question")
+    retrieve.add_argument("question")
+    for sub in (ask, retrieve):
+        sub.add_argument("--k", type=int, help="passages to retrieve (default: RAG_TOP_K or 5)")
+        sub.add_argument("--from", dest="date_from", default="", help="first month, YYYY-MM")
+        sub.add_argument("--to", dest="date_to", default="", help="last month, YYYY-MM")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+    info = command("info", _info, "describe the index")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    evaluate = command("eval", _eval, "measure answer quality on gold questions")
+    evaluate.add_argument("--gold", type=Path, default=Path("evals/gold.jsonl"))
+    evaluate.add_argument("--corpus", type=Path, help="articles to index in a temporary folder first")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    command("bench", _bench, "time ingest and questions on the seed articles")
+    return parser
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.ingest import ingest
+
+    paths = args.paths or [settings.corpus_dir]
+    with _progress(args.quiet) as progress:
+        report = ingest(paths, settings, None, args.rebuild, progress)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import Pipeline
+
+    questions = sys.stdin if args.question == "-" else [args.question]
+    pipeline = Pipeline.load(settings)
+    for line in questions:
+        if args.question == "-" and not line.strip():
+            continue
+        answer = pipeline.ask(line, k=args.k, filters=_filters(args))
+        if args.json:
+            print(json.dumps(answer.as_dict(), ensure_ascii=False), flush=True)
+            continue
+        print(answer.text)
+        for s in answer.sources:
+            print(f"  [{s.n}] {s.file} ({s.date or 'sans date'}) « {s.text} »")
+    return 0
+
+
+def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import Pipeline
+
+    hits = Pipeline.load(settings).retrieve(args.question, args.k, _filters(args))
+    rows = [
+        {"rank": i, "score": round(h.score, 5), "file": h.passage.file, "date": h.passage.date,
+         "start": h.passage.start, "end": h.passage.end, "text": h.passage.text}
+        for i, h in enumerate(hits, 1)
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    for row in [] if args.json else rows:
+        print(f"{row['rank']}. {row['file']} {row['date']} [{row['start']}:{row['end']}] {row['score']}")
+        print("   " + " ".join(str(row["text"]).split())[:200])
+    return 0
+
+
+def _info(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.store import Store
+
+    store = Store.open(settings)
+    keyword = store.keyword
+    info = {
+        "index": str(settings.index_dir),
+        "chroma": settings.chroma_url or "embedded",
+        "articles": len({p.path for p in keyword.passages}),
+        "passages_chroma": store.collection.count(),
+        "passages_keyword": len(keyword.passages),
+        "embed_model": store.model,
+        "size_bytes": store.size_on_disk(),
+        "last_ingest": store.last_ingest,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:18} {value}")
+    if info["passages_chroma"] != info["passages_keyword"]:
+        print("warning: the two indexes disagree: run `rag ingest` to repair", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.evaluation import evaluate_cli
+
+    return evaluate_cli(args.gold, settings, args.corpus, args.json, args.quiet)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.bench import run
+
+    print(json.dumps(run(settings, quiet=args.quiet), indent=2))
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from rag.retrieval import Filters
+
+    return Filters(args.date_from, args.date_to)
+
+
+class _progress:
+    """A tqdm bar on stderr fed by ingest's (done, total) callback."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.bar = quiet, None
+
+    def __enter__(self) -> Any:
+        return None if self.quiet else self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
