@@ -213,7 +213,13 @@ def _unknown_focus(question: str, keyword: KeywordIndex) -> bool:
     match = _FOCUS.search(folded)
     if not match:
         return False
-    stems = correct(tokenize(folded[match.start(1) :]), keyword)[:2]
+    _, stopwords = analyzers()
+    phrase = []  # "chien de Joe Biden" -> "chien": the focus ends at its first small word
+    for word in re.findall(r"[a-z-]+", folded[match.start(1) :]):
+        if word in stopwords:
+            break
+        phrase.append(word)
+    stems = correct(tokenize(" ".join(phrase)), keyword)
     if not stems or stems[0] in _answer_type_stems():
         return False
     return all(keyword.idf(stem) == 0 for stem in stems)

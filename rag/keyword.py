@@ -114,9 +114,11 @@ def correct(tokens: list[str], index: KeywordIndex) -> list[str]:
     vocab = list(index.bm25.vocab_dict) if index.passages else []
     fixed = []
     for token in tokens:
-        if token in index.bm25.vocab_dict or len(token) < 6 or token.isdigit():
+        if token in index.bm25.vocab_dict or len(token) < 5 or token.isdigit():
             fixed.append(token)
             continue
-        close = difflib.get_close_matches(token, vocab, n=1, cutoff=0.85)
-        fixed.append(close[0] if close else token)
+        close = difflib.get_close_matches(token, vocab, n=3, cutoff=0.8)
+        # a short token only takes a same-length fix ("agens" -> "agenc", not "recet" -> "recent")
+        fits = [c for c in close if len(token) >= 6 or len(c) == len(token)]
+        fixed.append(fits[0] if fits else token)
     return fixed

@@ -76,3 +76,56 @@ def app_url(
         yield f"http://127.0.0.1:{app_settings.port}/"
     finally:
         demo.close()
+
+
+# --- core pipeline tests: one model and one read-only index of the seeds per session ----------
+
+SMALL_ARTICLES = {
+    "geneve.txt": " date 2021-06 Sommet de Genève\n\nLe sommet entre Joe Biden et Vladimir Poutine "
+    "aura lieu à Genève le 16 juin. Les délégations arriveront la veille au bord du lac Léman.\n",
+    "taiga.txt": " date 2021-03 La taïga sibérienne\n\nLa taïga couvre une grande partie de la "
+    "Sibérie. Les ours bruns et les loups y vivent toute l'année.\n",
+    "jazz.txt": " date 2021-07 Festival de jazz\n\nLe festival de jazz de Montreux accueille cette "
+    "année trois cents musiciens. Les concerts commencent chaque soir à vingt heures.\n",
+}
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The default embedding model (Settings().embed_model), loaded once."""
+    from rag.embedding import Embedder
+
+    return Embedder.load(Settings().embed_model)
+
+
+@pytest.fixture(scope="session")
+def seeds_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
+    """Settings over an index of a copy of seeds/, shared by tests that only read it."""
+    from rag.ingest import ingest
+
+    root = tmp_path_factory.mktemp("seeds")
+    shutil.copytree(SEEDS, root / "corpus")
+    settings = Settings(index_dir=root / "index", corpus_dir=root / "corpus")
+    ingest([settings.corpus_dir], settings, embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def seeds_pipeline(seeds_settings: Settings) -> Pipeline:
+    from rag.pipeline import Pipeline
+
+    return Pipeline.load(seeds_settings)
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A folder of three short articles on unrelated topics, for tests that change an index."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, text in SMALL_ARTICLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+if TYPE_CHECKING:
+    from rag.embedding import Embedder
