@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench ingest browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build of torch first: a looser spec would pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rag ingest
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python app.py
+
+ingest: $(STAMP)
+	$(BIN)/rag ingest
+
+browser:
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+
+test: $(STAMP) browser
+	$(BIN)/pytest tests/ evals/
+
+lint: $(STAMP)
+	$(BIN)/ruff check rag app.py tests evals
+	$(BIN)/ruff format --check rag app.py tests evals
+	$(BIN)/mypy rag app.py
+
+bench: $(STAMP)
+	$(BIN)/rag bench
+
+clean:
+	rm -rf $(VENV) index/chroma index/keyword evals/reports test-artifacts

