@@ -10,13 +10,20 @@ from rag.evaluation import LOWER_IS_BETTER, contains_fact, failures
 from rag.pipeline import Pipeline
 
 GATED = [
-    "hit@1", "hit@3", "mrr@10", "answer_accuracy", "citation_precision",
-    "abstention_recall", "false_abstention",
+    "hit@1",
+    "hit@3",
+    "mrr@10",
+    "answer_accuracy",
+    "citation_precision",
+    "abstention_recall",
+    "false_abstention",
 ]
 
 
 @pytest.mark.parametrize("metric", GATED)
-def test_metric_meets_threshold(metric: str, evaluated: dict[str, Any], thresholds: dict[str, float]) -> None:
+def test_metric_meets_threshold(
+    metric: str, evaluated: dict[str, Any], thresholds: dict[str, float]
+) -> None:
     value, limit = evaluated["ours"][metric], thresholds[metric]
     failing = failures(metric, [_record(r) for r in evaluated["records"]])
     if metric in LOWER_IS_BETTER:
@@ -33,8 +40,7 @@ def test_not_below_stock_llama_index(metric: str, evaluated: dict[str, Any]) -> 
 
 def test_every_answer_cites_the_sentence_holding_its_fact(evaluated: dict[str, Any]) -> None:
     wrong = [
-        r["id"] for r in evaluated["records"]
-        if r["fact"] and not r["abstained"] and not r["cited"]
+        r["id"] for r in evaluated["records"] if r["fact"] and not r["abstained"] and not r["cited"]
     ]
     assert not wrong, f"answers with a fact but no citation: {wrong}"
 
@@ -53,7 +59,9 @@ def test_conversations_through_the_chat_layer(
             history.append(turn["question"])
     accuracy = 1 - len(missed) / turns
     limit = thresholds["conversation_accuracy"]
-    assert accuracy >= limit, f"conversation_accuracy = {accuracy:.3f} < {limit}; missed turns: {missed}"
+    assert accuracy >= limit, (
+        f"conversation_accuracy = {accuracy:.3f} < {limit}; missed turns: {missed}"
+    )
 
 
 def _record(raw: dict[str, Any]) -> Any:

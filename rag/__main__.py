@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: the index is unchanged or will be repaired by the next `rag ingest`", file=sys.stderr)
+        print(
+            "interrupted: the index is unchanged or will be repaired by the next `rag ingest`",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -44,13 +47,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="rag", description="Questions over French news articles, answered with cited sources."
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, help="index folder (default: index/, or RAG_INDEX_DIR)")
+    common.add_argument(
+        "--index", type=Path, help="index folder (default: index/, or RAG_INDEX_DIR)"
+    )
     common.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(
-            name, parents=[common], help=help, description=help, epilog=EXAMPLES[name],
+            name,
+            parents=[common],
+            help=help,
+            description=help,
+            epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(run=run)
@@ -58,9 +67,13 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = command("ingest", _ingest, "add, update and remove articles in the index")
     ingest.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
-    ingest.add_argument("--rebuild", action="store_true", help="re-embed everything (e.g. new model)")
+    ingest.add_argument(
+        "--rebuild", action="store_true", help="re-embed everything (e.g. new model)"
+    )
     ask = command("ask", _ask, "answer a question with cited sources")
-    ask.add_argument("question", help='the question, or "-" to read one question per line from stdin')
+    ask.add_argument(
+        "question", help='the question, or "-" to read one question per line from stdin'
+    )
     retrieve = command("retrieve", _retrieve, "show the passages retrieved for a question")
     retrieve.add_argument("question")
     for sub in (ask, retrieve):
@@ -72,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     evaluate = command("eval", _eval, "measure answer quality on gold questions")
     evaluate.add_argument("--gold", type=Path, default=Path("evals/gold.jsonl"))
-    evaluate.add_argument("--corpus", type=Path, help="articles to index in a temporary folder first")
+    evaluate.add_argument(
+        "--corpus", type=Path, help="articles to index in a temporary folder first"
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     command("bench", _bench, "time ingest and questions on the seed articles")
     return parser
@@ -113,14 +128,23 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 
     hits = Pipeline.load(settings).retrieve(args.question, args.k, _filters(args))
     rows = [
-        {"rank": i, "score": round(h.score, 5), "file": h.passage.file, "date": h.passage.date,
-         "start": h.passage.start, "end": h.passage.end, "text": h.passage.text}
+        {
+            "rank": i,
+            "score": round(h.score, 5),
+            "file": h.passage.file,
+            "date": h.passage.date,
+            "start": h.passage.start,
+            "end": h.passage.end,
+            "text": h.passage.text,
+        }
         for i, h in enumerate(hits, 1)
     ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     for row in [] if args.json else rows:
-        print(f"{row['rank']}. {row['file']} {row['date']} [{row['start']}:{row['end']}] {row['score']}")
+        print(
+            f"{row['rank']}. {row['file']} {row['date']} [{row['start']}:{row['end']}] {row['score']}"
+        )
         print("   " + " ".join(str(row["text"]).split())[:200])
     return 0
 
@@ -174,7 +198,8 @@ class _progress:
     """A tqdm bar on stderr fed by ingest's (done, total) callback."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet, self.bar = quiet, None
+        self.quiet = quiet
+        self.bar: Any = None
 
     def __enter__(self) -> Any:
         return None if self.quiet else self

@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import numpy as np
-
 from rag.chunking import Passage, split_sentences
 from rag.embedding import Embedder
 from rag.keyword import KeywordIndex, analyzers, correct, fold, tokenize
@@ -27,9 +25,7 @@ NOT_FOUND = {
 WEIGHTS = {"cosine": 0.42, "window": 0.11, "passage": 0.42, "rank": 0.05}
 SECOND_SENTENCE_RATIO = 0.90
 _NUMBER = r"(\d+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|centaines?|milliers?|millions?|dizaines?)"
-_MONTHS = (
-    "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
-)
+_MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
 _DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
 # Nouns that name the kind of answer ("quelle date", "quel pays"), not a topic the text must hold.
 _ANSWER_TYPES = set(
@@ -43,13 +39,19 @@ _FOCUS = re.compile(
 )
 _WHO = re.compile(r"^(?:\w+\s)?(?:qui|who|whom)\b")
 _NAME = re.compile(r"\b([A-ZÀ-Ý][\w-]+)\s+([A-ZÀ-Ý][\w-]+)")
-_EN = set("the what who whom which when where why how is are was were did does do of in to and".split())
-_FR = set("le la les des du un une qui que quoi quel quelle est sont dans sur pour avec et au aux".split())
+_EN = set(
+    "the what who whom which when where why how is are was were did does do of in to and".split()
+)
+_FR = set(
+    "le la les des du un une qui que quoi quel quelle est sont dans sur pour avec et au aux".split()
+)
 _EXPECTS = [  # question pattern -> a sentence that can answer it contains this
     (re.compile(r"\bquel age\b|\bhow old\b"), re.compile(r"\b\d+\s*ans\b|\b\d+[- ]years?\b")),
     (
         re.compile(r"\bcombien de temps\b|\bhow long\b|\bquelle duree\b"),
-        re.compile(rf"\b{_NUMBER}\s+(secondes?|minutes?|heures?|jours?|semaines?|mois|ans|annees?)\b"),
+        re.compile(
+            rf"\b{_NUMBER}\s+(secondes?|minutes?|heures?|jours?|semaines?|mois|ans|annees?)\b"
+        ),
     ),
     (
         re.compile(r"\bcombien\b|\bhow (many|much)\b|\bquel nombre\b"),
@@ -120,7 +122,7 @@ class Candidate:
 
 
 def language(text: str) -> str:
-    """"en" or "fr", from common words. Example: "Who is Jake Sullivan?" -> "en"."""
+    """ "en" or "fr", from common words. Example: "Who is Jake Sullivan?" -> "en"."""
     words = re.findall(r"[a-z]+", fold(text))
     english = sum(w in _EN for w in words)
     return "en" if english > sum(w in _FR for w in words) else "fr"
@@ -146,8 +148,17 @@ def compose(
     if len(ranked) > 1 and ranked[1].score >= SECOND_SENTENCE_RATIO * best:
         chosen.append(ranked[1])
     sources = [
-        Source(n, c.hit.passage.file, c.hit.passage.date, c.hit.passage.title, c.score, c.text,
-               c.start, c.end, c.hit.passage)
+        Source(
+            n,
+            c.hit.passage.file,
+            c.hit.passage.date,
+            c.hit.passage.title,
+            c.score,
+            c.text,
+            c.start,
+            c.end,
+            c.hit.passage,
+        )
         for n, c in enumerate(chosen, 1)
     ]
     text = " ".join(f"{s.text} [{s.n}]" for s in sources)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rag.corpus import Article
 
@@ -21,7 +21,7 @@ ABBREVIATIONS = frozenset(
 )
 _END = re.compile(r"[.!?…]+[»\"”’)\]]*(?=\s)|\n+")
 _WORD_BEFORE = re.compile(r"([\w.\-°]+)$")
-_OPENERS = "«\"“‘([—–-"
+_OPENERS = '«"“‘([—–-'
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 

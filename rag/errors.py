@@ -1,12 +1,12 @@
 """Errors a user can cause, each with a message that says what to do next.
 
-    RagError
-    ├── ConfigError        a setting has a value we cannot use
-    ├── InputError         a bad question, path or file from the user
-    ├── NoIndex            the index folder holds no index yet
-    ├── IndexCorrupt       the index cannot be read
-    ├── ModelMismatch      the index was built with another embedding model
-    └── ModelUnavailable   the embedding model cannot be loaded
+RagError
+├── ConfigError        a setting has a value we cannot use
+├── InputError         a bad question, path or file from the user
+├── NoIndex            the index folder holds no index yet
+├── IndexCorrupt       the index cannot be read
+├── ModelMismatch      the index was built with another embedding model
+└── ModelUnavailable   the embedding model cannot be loaded
 """
 
 from __future__ import annotations

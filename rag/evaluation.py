@@ -13,9 +13,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rag.chat import rewrite
 from rag.config import Settings
@@ -24,8 +25,14 @@ from rag.keyword import fold
 from rag.pipeline import Pipeline
 
 METRICS = (
-    "hit@1", "hit@3", "mrr@10", "answer_accuracy", "citation_precision",
-    "abstention_recall", "false_abstention", "latency_median_s",
+    "hit@1",
+    "hit@3",
+    "mrr@10",
+    "answer_accuracy",
+    "citation_precision",
+    "abstention_recall",
+    "false_abstention",
+    "latency_median_s",
 )
 LOWER_IS_BETTER = {"false_abstention", "latency_median_s"}
 
@@ -87,9 +94,18 @@ def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
         retrieved = [h.passage.file for h in pipeline.retrieve(query, k=10)]
         cited = [s.file for s in answer.sources]
         records.append(
-            Record(item["id"], item["tags"], item["answerable"], retrieved, answer.text,
-                   answer.abstained, cited, item["sources"],
-                   contains_fact(answer.text, item["answers"]), seconds)
+            Record(
+                item["id"],
+                item["tags"],
+                item["answerable"],
+                retrieved,
+                answer.text,
+                answer.abstained,
+                cited,
+                item["sources"],
+                contains_fact(answer.text, item["answers"]),
+                seconds,
+            )
         )
     return records
 
@@ -116,8 +132,18 @@ def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -
         files = [str(n.node.metadata.get("file_name", "")) for n in nodes]
         top = nodes[0].node.get_content() if nodes else ""
         records.append(
-            Record(item["id"], item["tags"], item["answerable"], files, top, False, files[:1],
-                   item["sources"], contains_fact(top, item["answers"]), seconds)
+            Record(
+                item["id"],
+                item["tags"],
+                item["answerable"],
+                files,
+                top,
+                False,
+                files[:1],
+                item["sources"],
+                contains_fact(top, item["answers"]),
+                seconds,
+            )
         )
     return records
 
@@ -128,7 +154,9 @@ def metrics(records: list[Record]) -> dict[str, float]:
     unanswerable = [r for r in records if not r.answerable]
     cited = [(f, r) for r in answerable for f in r.cited]
     values: dict[str, float | None] = {
-        "hit@1": _mean([bool(r.retrieved) and r.retrieved[0] in r.gold_sources for r in answerable]),
+        "hit@1": _mean(
+            [bool(r.retrieved) and r.retrieved[0] in r.gold_sources for r in answerable]
+        ),
         "hit@3": _mean([bool(set(r.retrieved[:3]) & set(r.gold_sources)) for r in answerable]),
         "mrr@10": _mean([_reciprocal_rank(r) for r in answerable]),
         "answer_accuracy": _mean([r.fact and not r.abstained for r in answerable]),
@@ -143,11 +171,15 @@ def metrics(records: list[Record]) -> dict[str, float]:
 def failures(metric: str, records: list[Record]) -> list[str]:
     """Ids of the questions that pull ``metric`` down."""
     checks: dict[str, Callable[[Record], bool]] = {
-        "hit@1": lambda r: r.answerable and (not r.retrieved or r.retrieved[0] not in r.gold_sources),
+        "hit@1": lambda r: (
+            r.answerable and (not r.retrieved or r.retrieved[0] not in r.gold_sources)
+        ),
         "hit@3": lambda r: r.answerable and not set(r.retrieved[:3]) & set(r.gold_sources),
         "mrr@10": lambda r: r.answerable and _reciprocal_rank(r) < 1,
         "answer_accuracy": lambda r: r.answerable and not (r.fact and not r.abstained),
-        "citation_precision": lambda r: r.answerable and any(f not in r.gold_sources for f in r.cited),
+        "citation_precision": lambda r: (
+            r.answerable and any(f not in r.gold_sources for f in r.cited)
+        ),
         "abstention_recall": lambda r: not r.answerable and not r.abstained,
         "false_abstention": lambda r: r.answerable and r.abstained,
     }
@@ -186,7 +218,11 @@ def table(result: dict[str, Any]) -> str:
         if metric in result["ours"]:
             lines.append(f"| {metric} | {result['ours'][metric]:.3f} | {_cell(base.get(metric))} |")
     tags = result["ours_by_tag"]
-    lines += ["", "| tag | n | hit@1 | answer accuracy | abstention recall |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| tag | n | hit@1 | answer accuracy | abstention recall |",
+        "|---|---|---|---|---|",
+    ]
     for tag, values in tags.items():
         n = sum(tag in r["tags"] for r in result["records"])
         lines.append(
@@ -222,7 +258,9 @@ def write_reports(result: dict[str, Any], folder: Path) -> list[Path]:
     return paths
 
 
-def evaluate_cli(gold_path: Path, settings: Settings, corpus: Path | None, as_json: bool, quiet: bool) -> int:
+def evaluate_cli(
+    gold_path: Path, settings: Settings, corpus: Path | None, as_json: bool, quiet: bool
+) -> int:
     """`rag eval`: on the current index, or on ``corpus`` indexed into a temporary folder."""
     gold = load_gold(gold_path)
     with tempfile.TemporaryDirectory() as scratch:
@@ -235,12 +273,18 @@ def evaluate_cli(gold_path: Path, settings: Settings, corpus: Path | None, as_js
                 print(report_line, file=sys.stderr)
         pipeline = Pipeline.load(settings)
         result = report(run_ours(pipeline, gold))
-    print(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2) if as_json else table(result))
+    print(
+        json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2)
+        if as_json
+        else table(result)
+    )
     return 0
 
 
 def _reciprocal_rank(record: Record) -> float:
-    return next((1 / i for i, f in enumerate(record.retrieved[:10], 1) if f in record.gold_sources), 0.0)
+    return next(
+        (1 / i for i, f in enumerate(record.retrieved[:10], 1) if f in record.gold_sources), 0.0
+    )
 
 
 def _mean(values: list[bool] | list[float]) -> float | None:

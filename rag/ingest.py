@@ -10,11 +10,11 @@ from __future__ import annotations
 import fcntl
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from rag.chunking import Passage, chunk_article
 from rag.config import Settings
@@ -80,7 +80,7 @@ def ingest(
             _embed_and_store(new, store, embedder, settings.batch_size, progress)
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or set(store.keyword.position) != final:
-            store.publish(exclude=stale, stamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat(timespec="seconds"))
             store.delete(sorted(stale))
             if rebuild:
                 store.finish_fresh()

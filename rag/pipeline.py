@@ -35,11 +35,18 @@ class Pipeline:
         store.check_model(embedder.name)
         return cls(settings, embedder, store)
 
-    def retrieve(self, question: str, k: int | None = None, filters: Filters = Filters()) -> list[Hit]:
+    def retrieve(
+        self, question: str, k: int | None = None, filters: Filters = Filters()
+    ) -> list[Hit]:
         question = _check(question)
         store = self.store
         return retrieve(
-            question, store, self.embedder, k or self.settings.top_k, filters, self.settings.candidates
+            question,
+            store,
+            self.embedder,
+            k or self.settings.top_k,
+            filters,
+            self.settings.candidates,
         )
 
     def ask(
@@ -60,7 +67,9 @@ class Pipeline:
             question, hits, self.embedder, store.keyword, self.settings.abstain_threshold, query
         )
 
-    def ingest(self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
         """Ingest, then switch readers to the new index; until then they use the old one."""
         with self._write:
             report = ingest(paths, self.settings, self.embedder, rebuild, progress)
@@ -71,7 +80,10 @@ class Pipeline:
         """One row per indexed article: file, date, title, passages, path."""
         rows: dict[str, dict[str, Any]] = {}
         for p in self.store.keyword.passages:
-            row = rows.setdefault(p.path, {"file": p.file, "date": p.date, "title": p.title, "passages": 0, "path": p.path})
+            row = rows.setdefault(
+                p.path,
+                {"file": p.file, "date": p.date, "title": p.title, "passages": 0, "path": p.path},
+            )
             row["passages"] += 1
         return sorted(rows.values(), key=lambda r: (r["file"], r["path"]))
 
@@ -79,7 +91,7 @@ class Pipeline:
 def _check(question: str) -> str:
     question = " ".join(question.split())
     if not question:
-        raise InputError("The question is empty: type a question, e.g. \"Qui est Jake Sullivan ?\"")
+        raise InputError('The question is empty: type a question, e.g. "Qui est Jake Sullivan ?"')
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"The question is longer than {MAX_QUESTION_CHARS} characters: shorten it")
     return question

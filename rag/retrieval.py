@@ -85,9 +85,7 @@ def retrieve(
             fused[int(i)] = fused.get(int(i), 0.0) + 1.0 / (RRF_K + rank + 1)
     cosine = dict(dense)
     best = sorted(fused, key=lambda i: -fused[i])[:k]
-    return [
-        Hit(snapshot.passages[i], fused[i], cosine.get(i, 0.0), float(bm25[i])) for i in best
-    ]
+    return [Hit(snapshot.passages[i], fused[i], cosine.get(i, 0.0), float(bm25[i])) for i in best]
 
 
 def _ym(date: str) -> int:

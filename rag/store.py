@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from pathlib import Path
-from typing import Any, Iterator
+from functools import partial
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from rag.chunking import Passage
@@ -80,7 +81,7 @@ class Store:
         page = self.client.get_max_batch_size()
         offset = 0
         while True:
-            got = _wrap(lambda: self.collection.get(include=include, limit=page, offset=offset))
+            got = _wrap(partial(self.collection.get, include=include, limit=page, offset=offset))
             for i, pid in enumerate(got["ids"]):
                 text = got["documents"][i] if documents else ""
                 yield pid, dict(got["metadatas"][i]), text
@@ -160,7 +161,10 @@ class Store:
             return []
         got = _wrap(
             lambda: self.collection.query(
-                query_embeddings=[vector], n_results=min(n, count), where=where, include=["distances"]
+                query_embeddings=[vector],
+                n_results=min(n, count),
+                where=where,
+                include=["distances"],
             )
         )
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]

@@ -1,0 +1,133 @@
+"""rag/answer.py through Pipeline.ask: cited extractive answers, or an honest abstention."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.answer import NOT_FOUND, Answer
+from rag.errors import InputError
+from rag.pipeline import Pipeline
+from rag.retrieval import Filters
+
+SULLIVAN_Q = "Qui est le conseiller à la sécurité nationale de Joe Biden ?"
+SULLIVAN = "002_c1d3609a954ad6a6.txt"
+
+
+@pytest.fixture(scope="module")
+def sullivan(seeds_pipeline: Pipeline) -> Answer:
+    return seeds_pipeline.ask(SULLIVAN_Q)
+
+
+def test_answer_quotes_and_cites_the_right_article(sullivan: Answer) -> None:
+    assert not sullivan.abstained
+    assert "Jake Sullivan" in sullivan.text
+    assert "[1]" in sullivan.text
+    assert sullivan.sources[0].file == SULLIVAN
+    assert sullivan.sources[0].date == "2021-04"
+    assert sullivan.language == "fr"
+
+
+def test_every_marker_has_its_source(sullivan: Answer) -> None:
+    assert [s.n for s in sullivan.sources] == list(range(1, len(sullivan.sources) + 1))
+    for source in sullivan.sources:
+        assert f"{source.text} [{source.n}]" in sullivan.text
+
+
+def test_source_offsets_point_at_the_quoted_sentence_in_the_file(sullivan: Answer) -> None:
+    for source in sullivan.sources:
+        content = Path(source.passage.path).read_text(encoding="utf-8")
+        assert content[source.start : source.end] == source.text
+        assert source.passage.start <= source.start < source.end <= source.passage.end
+        assert 0 < source.score <= 1
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "file"),
+    [
+        (
+            "Quels pays se sont dits prêts à accueillir le sommet entre Joe Biden et Vladimir "
+            "Poutine ?",
+            "Finlande",
+            SULLIVAN,
+        ),
+        ("Depuis quel État Joe Biden s'entretiendra-t-il avec Poutine ?", "Delaware", None),
+        ("Who is Joe Biden's national security adviser?", "Jake Sullivan", SULLIVAN),
+    ],
+)
+def test_other_questions_get_cited_answers(
+    seeds_pipeline: Pipeline, question: str, expected: str, file: str | None
+) -> None:
+    answer = seeds_pipeline.ask(question)
+
+    assert not answer.abstained
+    assert expected in answer.text
+    assert "[1]" in answer.text
+    if file:
+        assert answer.sources[0].file == file
+
+
+def test_off_topic_question_abstains_in_french(seeds_pipeline: Pipeline) -> None:
+    answer = seeds_pipeline.ask("Quelle est la recette de la tarte tatin ?")
+
+    assert answer.abstained
+    assert answer.text == "Je ne trouve pas cette information dans le corpus."
+    assert answer.sources == []
+
+
+def test_off_topic_question_in_english_abstains_in_english(seeds_pipeline: Pipeline) -> None:
+    answer = seeds_pipeline.ask("What is the recipe for apple pie?")
+
+    assert answer.abstained
+    assert answer.text == NOT_FOUND["en"] == "I cannot find this information in the corpus."
+    assert answer.sources == []
+    assert answer.language == "en"
+
+
+def test_question_about_something_the_corpus_never_names_abstains(
+    seeds_pipeline: Pipeline,
+) -> None:
+    answer = seeds_pipeline.ask("Comment s'appelle le chien de Joe Biden ?")
+
+    assert answer.abstained
+    assert answer.sources == []
+
+
+def test_filter_that_excludes_the_answer_leads_to_abstention(seeds_pipeline: Pipeline) -> None:
+    answer = seeds_pipeline.ask(SULLIVAN_Q, filters=Filters(date_from="2021-12"))
+
+    assert all(s.file == "003_b5fe129bdbb88210.txt" for s in answer.sources)
+    assert "Jake Sullivan" not in answer.text
+
+
+def test_json_contract(sullivan: Answer) -> None:
+    data = json.loads(json.dumps(sullivan.as_dict(), ensure_ascii=False))
+
+    assert set(data) == {"question", "answer", "abstained", "sources"}
+    assert data["question"] == SULLIVAN_Q
+    assert data["answer"] == sullivan.text
+    assert data["abstained"] is False
+    assert {"n", "file", "date", "score", "text", "start", "end"} <= set(data["sources"][0])
+    assert data["sources"][0]["n"] == 1
+    assert data["sources"][0]["file"] == SULLIVAN
+
+
+def test_abstention_json_has_the_same_keys(seeds_pipeline: Pipeline) -> None:
+    data = seeds_pipeline.ask("Quelle est la recette de la tarte tatin ?").as_dict()
+
+    assert set(data) == {"question", "answer", "abstained", "sources"}
+    assert data["abstained"] is True
+    assert data["sources"] == []
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_question_is_an_input_error(seeds_pipeline: Pipeline, question: str) -> None:
+    with pytest.raises(InputError, match="empty"):
+        seeds_pipeline.ask(question)
+
+
+def test_overlong_question_is_an_input_error(seeds_pipeline: Pipeline) -> None:
+    with pytest.raises(InputError, match="shorten"):
+        seeds_pipeline.ask("Biden " * 500)
