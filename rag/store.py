@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
