@@ -118,7 +118,12 @@ def correct(tokens: list[str], index: KeywordIndex) -> list[str]:
             fixed.append(token)
             continue
         close = difflib.get_close_matches(token, vocab, n=3, cutoff=0.8)
-        # a short token only takes a same-length fix ("agens" -> "agenc", not "recet" -> "recent")
-        fits = [c for c in close if len(token) >= 6 or len(c) == len(token)]
+        # a short token only takes a one-letter substitution ("agens" -> "agenc", not
+        # "recet" -> "recent" nor "apple" -> "appel")
+        fits = [c for c in close if len(token) >= 6 or _one_substitution(token, c)]
         fixed.append(fits[0] if fits else token)
     return fixed
+
+
+def _one_substitution(a: str, b: str) -> bool:
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
