@@ -27,8 +27,8 @@ EXAMPLES = {
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env(index_dir=args.index)
     try:
+        settings = Settings.from_env(index_dir=args.index)
         result: int = args.run(args, settings)
         return result
     except RagError as exc:

@@ -20,7 +20,7 @@ from rag.chunking import Passage, chunk_article
 from rag.config import Settings
 from rag.corpus import Article, Skipped, find_files, read_article
 from rag.embedding import Embedder
-from rag.errors import InputError, NoIndex
+from rag.errors import IndexCorrupt, InputError, NoIndex
 from rag.store import Store
 
 Progress = Callable[[int, int], None]
@@ -81,7 +81,7 @@ def ingest(
             embedder = embedder or Embedder.load(settings.embed_model)
             _embed_and_store(new, store, embedder, settings.batch_size, progress)
         final = (all_stored - stale) | {p.id for p in new}
-        if new or stale or set(store.keyword.position) != final:
+        if new or stale or not _snapshot_holds(store, final):
             store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat(timespec="seconds"))
             store.delete(sorted(stale))
             if rebuild:
@@ -103,6 +103,14 @@ def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
             report.warnings.append(f"{path.name}: not valid UTF-8, read as Latin-1")
         articles.append(result)
     return articles
+
+
+def _snapshot_holds(store: Store, ids: set[str]) -> bool:
+    """Is the published keyword snapshot readable and exactly ``ids``? If not, we republish."""
+    try:
+        return set(store.keyword.position) == ids
+    except IndexCorrupt:
+        return False
 
 
 def _indexed_files(settings: Settings) -> list[Path]:
