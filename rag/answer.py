@@ -185,7 +185,7 @@ def rank_sentences(
         return []
     items = list(found.values())
     query_vector = embedder.embed_queries([query])[0]
-    vectors = embedder.embed_passages([item[3] for item in items])
+    vectors = embedder.embed_sentences([item[3] for item in items])
     weights = _query_weights(query, keyword)
     candidates = []
     for (hit, start, end, text, before, rank), vector in zip(items, vectors):

@@ -33,13 +33,7 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
         first = ingest([settings.corpus_dir], local, embedder)
         again = ingest([settings.corpus_dir], local, embedder)
         pipeline = Pipeline.load(local)
-        pipeline.ask(QUESTIONS[0])  # warm-up
-        latencies = []
-        for _ in range(rounds):
-            for question in QUESTIONS:
-                t = time.perf_counter()
-                pipeline.ask(question)
-                latencies.append(time.perf_counter() - t)
+        rounds_s = [[_timed(pipeline, q) for q in QUESTIONS] for _ in range(rounds)]
     return {
         "model": embedder.name,
         "model_load_s": round(load, 3),
@@ -48,7 +42,15 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
         "ingest_again_s": round(again.seconds, 3),
         "ingest_again_embedded": again.embedded,
         "ingest_again_ratio": round(again.seconds / first.seconds, 3),
-        "ask_median_s": round(statistics.median(latencies), 3),
-        "ask_max_s": round(max(latencies), 3),
-        "questions_timed": len(latencies),
+        # first round: new sentences get embedded; later rounds reuse the sentence cache
+        "ask_first_round_median_s": round(statistics.median(rounds_s[0]), 3),
+        "ask_repeat_median_s": round(statistics.median(sum(rounds_s[1:], [])), 3),
+        "ask_max_s": round(max(sum(rounds_s, [])), 3),
+        "questions_timed": len(sum(rounds_s, [])),
     }
+
+
+def _timed(pipeline: Pipeline, question: str) -> float:
+    started = time.perf_counter()
+    pipeline.ask(question)
+    return time.perf_counter() - started
