@@ -75,14 +75,18 @@ def read_article(path: Path, data: bytes | None = None) -> Article | Skipped:
         return Skipped(path, f"unreadable: {exc.strerror or exc}")
     if b"\x00" in raw[:8192]:
         return Skipped(path, "binary file")
-    encoding = "utf-8"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text, encoding = raw.decode("latin-1"), "latin-1"
+    text, encoding = decode(raw)
     if not text.strip():
         return Skipped(path, "empty file")
     return parse_article(path, text, hashlib.sha256(raw).hexdigest()[:16], encoding)
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """UTF-8, else Latin-1 (which decodes any bytes). Example: b"caf\\xe9" -> ("café", "latin-1")."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
 
 
 def parse_article(path: Path, text: str, sha: str, encoding: str = "utf-8") -> Article:

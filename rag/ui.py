@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.corpus import SUFFIXES, Skipped, read_article
+from rag.corpus import SUFFIXES, Skipped, decode, read_article
 from rag.errors import ConfigError, InputError
 from rag.retrieval import Filters
 
@@ -138,11 +138,7 @@ def _source_card(index: int, source: Source, show_scores: bool) -> str:
 
 def read_text(path: Path) -> str:
     """A corpus file decoded as ingest decodes it: UTF-8, else Latin-1."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+    return decode(path.read_bytes())[0]
 
 
 def article_html(source: Source) -> str:
