@@ -37,7 +37,9 @@ _FOCUS = re.compile(
     r"\b(?:quel|quelle|quels|quelles|s'appelle|s'appellent)\s+(?:a ete |est |sont |etait |etaient )?"
     r"(?:(?:le|la|les|l'|un|une|du|des)\s*)?([a-z-]+)"
 )
-_WHO = re.compile(r"^(?:\w+\s)?(?:qui|who|whom)\b")
+_WHO = re.compile(
+    r"^(?:\w+\s)?(?:qui|who|whom)\b|s'appell?e|\bwhat is the name\b|\bquel est le nom\b"
+)
 _NAME = re.compile(r"\b([A-ZÀ-Ý][\w-]+)\s+([A-ZÀ-Ý][\w-]+)")
 _EN = set(
     "the what who whom which when where why how is are was were did does do of in to and".split()
@@ -141,10 +143,14 @@ def compose(
     query = query or question
     ranked = rank_sentences(query, hits, embedder, keyword)
     best = ranked[0].score if ranked else 0.0
-    supported = ranked and _has_expected_fact(question, ranked[0].text)
-    if not supported or best < threshold or _unknown_focus(question, keyword):
+    if (
+        not ranked
+        or best < threshold
+        or not _has_expected_fact(question, ranked[0].text)
+        or _unknown_focus(question, keyword)
+    ):
         return Answer(question, NOT_FOUND[lang], True, [], lang, query, hits, best)
-    chosen = [ranked[0]]
+    chosen = ranked[:1]
     if len(ranked) > 1 and ranked[1].score >= SECOND_SENTENCE_RATIO * best:
         chosen.append(ranked[1])
     sources = [

@@ -31,8 +31,8 @@ class Pipeline:
     @classmethod
     def load(cls, settings: Settings) -> Pipeline:
         store = Store.open(settings)
+        store.check_model(settings.embed_model)  # before the slow part
         embedder = Embedder.load(settings.embed_model)
-        store.check_model(embedder.name)
         return cls(settings, embedder, store)
 
     def retrieve(

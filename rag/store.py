@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -116,8 +117,7 @@ class Store:
         keyword = KeywordIndex.build(passages)
         digest = hashlib.sha1("\n".join(sorted(p.id for p in passages)).encode()).hexdigest()
         root = self.settings.index_dir / "keyword"
-        folder = root / f"{digest[:16]}-{os.getpid()}"
-        shutil.rmtree(folder, ignore_errors=True)
+        folder = root / f"{digest[:16]}-{uuid.uuid4().hex[:8]}"  # never a folder in use
         keyword.save(folder)
         pointer = root / "CURRENT.tmp"
         pointer.write_text(folder.name, encoding="utf-8")

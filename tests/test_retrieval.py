@@ -15,8 +15,10 @@ DIPLOMATIE = "003_b5fe129bdbb88210.txt"
 TAIGA = "004_914667f3d7e9b219.txt"
 
 
-def files(pipeline: Pipeline, question: str, **kw: object) -> list[str]:
-    return [h.passage.file for h in pipeline.retrieve(question, **kw)]  # type: ignore[arg-type]
+def files(
+    pipeline: Pipeline, question: str, k: int | None = None, filters: Filters = Filters()
+) -> list[str]:
+    return [h.passage.file for h in pipeline.retrieve(question, k, filters)]
 
 
 @pytest.mark.parametrize(
