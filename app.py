@@ -237,10 +237,10 @@ def _chat_tab(pipeline: Pipeline, settings: Settings, now: dict[str, Any]) -> li
                 show_scores = gr.Checkbox(True, label="Afficher les scores")
         with gr.Column(scale=2):
             gr.Markdown("### Sources")
-            panel = gr.HTML(ui.sources_html([]), elem_id="rag-sources", js_on_load=_CLICK_JS)
+            panel = gr.HTML(ui.sources_html([]), elem_id="rag-sources", js_on_load=ui.CLICK_JS)
             gr.Markdown("### Article")
             article = gr.HTML(
-                NO_ARTICLE, elem_id="rag-article", max_height=520, js_on_load=_SCROLL_JS
+                NO_ARTICLE, elem_id="rag-article", max_height=520, js_on_load=ui.SCROLL_JS
             )
 
     ask = partial(respond, pipeline)
@@ -345,21 +345,6 @@ def _wire_corpus(
         **corpus,
     )
 
-
-_CLICK_JS = """
-const pick = (event) => {
-  const card = event.target.closest('[data-index]');
-  if (card) trigger('select', {index: Number(card.dataset.index), value: card.dataset.file});
-};
-element.addEventListener('click', pick);
-element.addEventListener('keydown', (event) => { if (event.key === 'Enter') pick(event); });
-"""
-_SCROLL_JS = """
-watch('value', () => {
-  const mark = element.querySelector('mark');
-  if (mark) mark.scrollIntoView({block: 'center'});
-});
-"""
 
 # --- serving ---------------------------------------------------------------------------------
 

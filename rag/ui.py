@@ -296,3 +296,21 @@ def parse_auth(value: str) -> tuple[str, str] | None:
     if not colon or not user or not password:
         raise ConfigError("RAG_AUTH must look like user:password (or be empty for no login)")
     return user, password
+
+
+# Front-end snippets of the sources panel (a click opens the article) and of the article
+# panel (scroll the highlighted sentence into view).
+CLICK_JS = """
+const pick = (event) => {
+  const card = event.target.closest('[data-index]');
+  if (card) trigger('select', {index: Number(card.dataset.index), value: card.dataset.file});
+};
+element.addEventListener('click', pick);
+element.addEventListener('keydown', (event) => { if (event.key === 'Enter') pick(event); });
+"""
+SCROLL_JS = """
+watch('value', () => {
+  const mark = element.querySelector('mark');
+  if (mark) mark.scrollIntoView({block: 'center'});
+});
+"""
