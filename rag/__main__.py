@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     retrieve = command("retrieve", _retrieve, "show the passages retrieved for a question")
     retrieve.add_argument("question")
     for sub in (ask, retrieve):
-        sub.add_argument("--k", type=int, help="passages to retrieve (default: RAG_TOP_K or 5)")
+        sub.add_argument("--k", type=int, help="passages to retrieve (default: RAG_TOP_K or 8)")
         sub.add_argument("--from", dest="date_from", default="", help="first month, YYYY-MM")
         sub.add_argument("--to", dest="date_to", default="", help="last month, YYYY-MM")
         sub.add_argument("--json", action="store_true", help="print JSON")

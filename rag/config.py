@@ -25,7 +25,7 @@ class Settings:
     embed_model: str = DEFAULT_MODEL
     chroma_url: str = ""
     collection: str = "articles"
-    top_k: int = 5
+    top_k: int = 8
     candidates: int = 30
     abstain_threshold: float = 0.42
     batch_size: int = 32
