@@ -77,8 +77,10 @@ def retrieve(
         if pid in snapshot.position  # only published passages: never half an ingest
     ]
     bm25 = snapshot.scores(question)
-    allowed = np.array([filters.allows(p) for p in snapshot.passages], dtype=bool)
-    keyword_order = [i for i in np.argsort(-bm25, kind="stable") if allowed[i] and bm25[i] > 0]
+    matching = np.flatnonzero(bm25 > 0)
+    if filters != Filters():
+        matching = np.array([i for i in matching if filters.allows(snapshot.passages[i])], dtype=int)
+    keyword_order = matching[np.argsort(-bm25[matching], kind="stable")]
     fused: dict[int, float] = {}
     for ranking in ([i for i, _ in dense], keyword_order[:candidates]):
         for rank, i in enumerate(ranking):
