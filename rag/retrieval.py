@@ -79,7 +79,9 @@ def retrieve(
     bm25 = snapshot.scores(question)
     matching = np.flatnonzero(bm25 > 0)
     if filters != Filters():
-        matching = np.array([i for i in matching if filters.allows(snapshot.passages[i])], dtype=int)
+        matching = np.array(
+            [i for i in matching if filters.allows(snapshot.passages[i])], dtype=int
+        )
     keyword_order = matching[np.argsort(-bm25[matching], kind="stable")]
     fused: dict[int, float] = {}
     for ranking in ([i for i, _ in dense], keyword_order[:candidates]):
