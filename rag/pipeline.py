@@ -38,16 +38,7 @@ class Pipeline:
     def retrieve(
         self, question: str, k: int | None = None, filters: Filters = Filters()
     ) -> list[Hit]:
-        question = _check(question)
-        store = self.store
-        return retrieve(
-            question,
-            store,
-            self.embedder,
-            k or self.settings.top_k,
-            filters,
-            self.settings.candidates,
-        )
+        return self._retrieve(self.store, _check(question), k, filters)
 
     def ask(
         self,
@@ -60,12 +51,14 @@ class Pipeline:
         question = _check(question)
         query = rewrite(question, history or [])
         store = self.store  # one snapshot for the whole answer, even if an ingest swaps it
-        hits = retrieve(
-            query, store, self.embedder, k or self.settings.top_k, filters, self.settings.candidates
-        )
+        hits = self._retrieve(store, query, k, filters)
         return compose(
             question, hits, self.embedder, store.keyword, self.settings.abstain_threshold, query
         )
+
+    def _retrieve(self, store: Store, query: str, k: int | None, filters: Filters) -> list[Hit]:
+        top_k, candidates = k or self.settings.top_k, self.settings.candidates
+        return retrieve(query, store, self.embedder, top_k, filters, candidates)
 
     def ingest(
         self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None
