@@ -14,7 +14,7 @@ from rag.config import PACKAGED_MINILM, Settings
 from rag.corpus import Article, read_article
 from rag.embedding import Embedder
 from rag.errors import InputError, ModelMismatch
-from rag.ingest import ingest
+from rag.ingest import IngestReport, ingest
 from rag.pipeline import Pipeline
 from rag.retrieval import retrieve
 from rag.store import Store
@@ -229,15 +229,21 @@ def test_rebuild_gives_the_same_passages(
     assert {c.name for c in store.client.list_collections()} == {settings.collection}
 
 
-def test_ingesting_another_folder_keeps_the_first(
+def _ingest_two_folders(
     settings: Settings, small_corpus: Path, embedder: Embedder, tmp_path: Path
-) -> None:
+) -> IngestReport:
+    """small_corpus, then a second folder holding one seed; returns the second report."""
     ingest([small_corpus], settings, embedder)
     other = tmp_path / "autre"
     other.mkdir()
     shutil.copy(SEEDS / "003_b5fe129bdbb88210.txt", other)
+    return ingest([other], settings, embedder)
 
-    report = ingest([other], settings, embedder)
+
+def test_ingesting_another_folder_keeps_the_first(
+    settings: Settings, small_corpus: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    report = _ingest_two_folders(settings, small_corpus, embedder, tmp_path)
 
     assert report.added == ["003_b5fe129bdbb88210.txt"]
     assert report.removed == []
@@ -253,11 +259,7 @@ def test_rebuilding_one_folder_keeps_the_articles_of_another(
     settings: Settings, small_corpus: Path, embedder: Embedder, tmp_path: Path
 ) -> None:
     """The docstring promises "articles from other folders stay"; --rebuild must keep it."""
-    ingest([small_corpus], settings, embedder)
-    other = tmp_path / "autre"
-    other.mkdir()
-    shutil.copy(SEEDS / "003_b5fe129bdbb88210.txt", other)
-    ingest([other], settings, embedder)
+    _ingest_two_folders(settings, small_corpus, embedder, tmp_path)
 
     ingest([small_corpus], settings, embedder, rebuild=True)
 
