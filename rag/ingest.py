@@ -82,7 +82,7 @@ def ingest(
             _embed_and_store(new, store, embedder, settings.batch_size, progress)
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or not _snapshot_holds(store, final):
-            store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat(timespec="seconds"))
+            store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat())
             store.delete(sorted(stale))
             if rebuild:
                 store.finish_fresh()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
 
 MAX_QUESTION_CHARS = 2000
+REFRESH_SECONDS = 30  # with a Chroma server: how often to look for other machines' ingests
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Pipeline:
     embedder: Embedder
     store: Store
     _write: threading.Lock = field(default_factory=threading.Lock)
+    _checked: float = field(default_factory=time.monotonic)
 
     @classmethod
     def load(cls, settings: Settings) -> Pipeline:
@@ -38,7 +41,7 @@ class Pipeline:
     def retrieve(
         self, question: str, k: int | None = None, filters: Filters = Filters()
     ) -> list[Hit]:
-        return self._retrieve(self.store, _check(question), k, filters)
+        return self._retrieve(self._current(), _check(question), k, filters)
 
     def ask(
         self,
@@ -50,11 +53,24 @@ class Pipeline:
         """Answer one question; ``history`` holds the previous user turns, oldest first."""
         question = _check(question)
         query = rewrite(question, history or [])
-        store = self.store  # one snapshot for the whole answer, even if an ingest swaps it
+        store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
         hits = self._retrieve(store, query, k, filters)
         return compose(
             question, hits, self.embedder, store.keyword, self.settings.abstain_threshold, query
         )
+
+    def refresh(self) -> None:
+        """Pick up an ingest made by another process (e.g. another machine on a Chroma server)."""
+        self._checked = time.monotonic()
+        fresh = Store.open(self.settings)
+        if fresh.last_ingest != self.store.last_ingest or fresh.model != self.store.model:
+            fresh.check_model(self.embedder.name)
+            self.store = fresh
+
+    def _current(self) -> Store:
+        if self.settings.chroma_url and time.monotonic() - self._checked > REFRESH_SECONDS:
+            self.refresh()
+        return self.store
 
     def _retrieve(self, store: Store, query: str, k: int | None, filters: Filters) -> list[Hit]:
         top_k, candidates = k or self.settings.top_k, self.settings.candidates

@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from functools import partial
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +22,7 @@ from rag.errors import ConfigError, IndexCorrupt, ModelMismatch, NoIndex
 from rag.keyword import KeywordIndex
 
 NEXT = "-next"
+STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects
 
 
 class Store:
@@ -108,25 +109,32 @@ class Store:
 
     def publish(self, exclude: set[str], stamp: str) -> None:
         """Rebuild the keyword snapshot from Chroma (less ``exclude``) and make it current."""
+        self._save(self._from_chroma(exclude), stamp)
+        self.collection.modify(metadata={**(self.collection.metadata or {}), "last_ingest": stamp})
+
+    def _save(self, keyword: KeywordIndex, stamp: str) -> None:
+        """Write ``keyword`` as the local snapshot of the ingest ``stamp``; atomic for readers."""
+        digest = hashlib.sha1("\n".join(sorted(keyword.position)).encode()).hexdigest()
+        root = self.settings.index_dir / "keyword"
+        folder = root / f"{digest[:16]}-{uuid.uuid4().hex[:8]}"  # never a folder in use
+        keyword.save(folder)
+        (folder / STAMP).write_text(stamp, encoding="utf-8")
+        pointer = root / f"CURRENT.{folder.name}.tmp"
+        pointer.write_text(folder.name, encoding="utf-8")
+        os.replace(pointer, root / "CURRENT")
+        for old in root.iterdir():
+            if old.is_dir() and old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+        self._keyword = keyword
+
+    def _from_chroma(self, exclude: Container[str] = ()) -> KeywordIndex:
         passages = [
             _passage(pid, meta, text)
             for pid, meta, text in self.records(documents=True)
             if pid not in exclude
         ]
         passages.sort(key=lambda p: (p.path, p.start))
-        keyword = KeywordIndex.build(passages)
-        digest = hashlib.sha1("\n".join(sorted(p.id for p in passages)).encode()).hexdigest()
-        root = self.settings.index_dir / "keyword"
-        folder = root / f"{digest[:16]}-{uuid.uuid4().hex[:8]}"  # never a folder in use
-        keyword.save(folder)
-        pointer = root / "CURRENT.tmp"
-        pointer.write_text(folder.name, encoding="utf-8")
-        os.replace(pointer, root / "CURRENT")
-        for old in root.iterdir():
-            if old.is_dir() and old.name != folder.name:
-                shutil.rmtree(old, ignore_errors=True)
-        self.collection.modify(metadata={**(self.collection.metadata or {}), "last_ingest": stamp})
-        self._keyword = keyword
+        return KeywordIndex.build(passages)
 
     def finish_fresh(self) -> None:
         """Replace the live collection by the one a fresh rebuild just filled."""
@@ -138,14 +146,22 @@ class Store:
 
     @property
     def keyword(self) -> KeywordIndex:
-        """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client)."""
+        """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client).
+
+        With a Chroma server, another machine may have ingested since this snapshot was
+        written: a snapshot older than the collection's last ingest is rebuilt in memory.
+        """
         if self._keyword is None:
             current = self.settings.index_dir / "keyword" / "CURRENT"
             try:
                 folder = current.parent / current.read_text(encoding="utf-8").strip()
                 self._keyword = KeywordIndex.load(folder)
-            except FileNotFoundError:
-                self.publish(set(), self.last_ingest)
+                stamp = folder / STAMP
+                stale = stamp.exists() and stamp.read_text(encoding="utf-8") != self.last_ingest
+                if self.settings.chroma_url and stale:
+                    self._keyword = self._from_chroma()
+            except FileNotFoundError:  # repaired here; the collection's metadata is left alone
+                self._save(self._from_chroma(), self.last_ingest)
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(
                     f"Keyword index in {current.parent} is unreadable ({exc}): "

@@ -153,6 +153,7 @@ def test_unfinished_rebuild_leaves_the_old_index_in_use(
 @pytest.fixture
 def chroma_server(tmp_path: Path, unused_port: int) -> Iterator[str]:
     """`chroma run` on a free loopback port, stopped at teardown."""
+    assert CHROMA.exists(), f"{CHROMA} is missing: chromadb ships it, reinstall with `make test`"
     port = unused_port
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -191,7 +192,6 @@ def chroma_server(tmp_path: Path, unused_port: int) -> Iterator[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMA.exists(), reason="the chroma command is not installed")
 def test_chroma_server_mode(
     chroma_server: str, tmp_path: Path, small_corpus: Path, embedder: Embedder
 ) -> None:
@@ -207,3 +207,25 @@ def test_chroma_server_mode(
     assert "Genève" in answer.text and "[1]" in answer.text
     assert answer.sources[0].file == "geneve.txt"
     assert in_step(settings)
+
+
+@pytest.mark.slow
+def test_chroma_server_instances_see_each_others_ingests(
+    chroma_server: str, tmp_path: Path, small_corpus: Path, embedder: Embedder
+) -> None:
+    """Two machines share one Chroma server; each keeps its own local BM25 snapshot."""
+    writer = Settings(index_dir=tmp_path / "writer", chroma_url=chroma_server)
+    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server)
+    jazz = small_corpus / "jazz.txt"
+    kept = jazz.read_text(encoding="utf-8")
+    jazz.unlink()
+    ingest([small_corpus], writer, embedder)
+    other_machine = Pipeline(reader, embedder, Store.open(reader))
+    assert "jazz.txt" not in {p.file for p in other_machine.store.keyword.passages}
+
+    jazz.write_text(kept, encoding="utf-8")
+    ingest([small_corpus], writer, embedder)
+    other_machine.refresh()
+
+    assert "jazz.txt" in {p.file for p in other_machine.store.keyword.passages}
+    assert in_step(reader)
