@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+
 from rag.chunking import Passage, split_sentences
 from rag.embedding import Embedder
-from rag.keyword import KeywordIndex, analyzers, correct, fold, tokenize
+from rag.keyword import KeywordIndex, analyzers, fold, tokenize
 from rag.retrieval import Hit
 
 NOT_FOUND = {
@@ -136,12 +138,16 @@ def compose(
     embedder: Embedder,
     keyword: KeywordIndex,
     threshold: float,
-    query: str = "",
+    query: str,
+    query_vector: np.ndarray,
 ) -> Answer:
-    """Pick the best sentence(s) among the hits and cite them, or abstain."""
+    """Pick the best sentence(s) among the hits and cite them, or abstain.
+
+    ``query`` is what was searched (the question, or its rewrite) and ``query_vector`` its
+    embedding.
+    """
     lang = language(question)
-    query = query or question
-    ranked = rank_sentences(query, hits, embedder, keyword)
+    ranked = rank_sentences(query, query_vector, hits, embedder, keyword)
     best = ranked[0].score if ranked else 0.0
     if (
         not ranked
@@ -172,7 +178,11 @@ def compose(
 
 
 def rank_sentences(
-    query: str, hits: list[Hit], embedder: Embedder, keyword: KeywordIndex
+    query: str,
+    query_vector: np.ndarray,
+    hits: list[Hit],
+    embedder: Embedder,
+    keyword: KeywordIndex,
 ) -> list[Candidate]:
     """Every sentence of the hits, best first (a sentence in two overlapping passages once).
 
@@ -190,7 +200,6 @@ def rank_sentences(
     if not found:
         return []
     items = list(found.values())
-    query_vector = embedder.embed_queries([query])[0]
     vectors = embedder.embed_sentences([item[3] for item in items])
     weights = _query_weights(query, keyword)
     candidates = []
@@ -207,7 +216,7 @@ def rank_sentences(
 
 def _query_weights(query: str, keyword: KeywordIndex) -> dict[str, float]:
     """idf of each question word; words the corpus never uses weigh as much as the rarest."""
-    tokens = correct(tokenize(query), keyword)
+    tokens = keyword.correct(tokenize(query))
     known = [keyword.idf(t) for t in tokens]
     ceiling = max(known, default=1.0) or 1.0
     return {t: (idf or ceiling) for t, idf in zip(tokens, known)}
@@ -236,7 +245,7 @@ def _unknown_focus(question: str, keyword: KeywordIndex) -> bool:
         if word in stopwords:
             break
         phrase.append(word)
-    stems = correct(tokenize(" ".join(phrase)), keyword)
+    stems = keyword.correct(tokenize(" ".join(phrase)))
     if not stems or stems[0] in _answer_type_stems():
         return False
     return all(keyword.idf(stem) == 0 for stem in stems)

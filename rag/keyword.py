@@ -59,6 +59,7 @@ class KeywordIndex:
         self.passages = passages
         self.bm25 = bm25
         self.position = {p.id: i for i, p in enumerate(passages)}
+        self._fixes: dict[str, str] = {}  # typo -> corpus token, remembered across questions
 
     @classmethod
     def build(cls, passages: list[Passage]) -> KeywordIndex:
@@ -71,10 +72,31 @@ class KeywordIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in ``self.passages`` order."""
-        tokens = [t for t in correct(tokenize(query), self) if t in self.bm25.vocab_dict]
+        tokens = [t for t in self.correct(tokenize(query)) if t in self.bm25.vocab_dict]
         if not tokens:
             return np.zeros(len(self.passages), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def correct(self, tokens: list[str]) -> list[str]:
+        """Replace tokens the corpus never uses by a close corpus token (typos, missing letters).
+
+        Example: ["washigton", "acumul"] -> ["washington", "accumul"]
+        """
+        vocab = self.bm25.vocab_dict if self.passages else {}
+        return [
+            t if t in vocab or len(t) < 5 or t.isdigit() else self._fix(t, vocab) for t in tokens
+        ]
+
+    def _fix(self, token: str, vocab: dict[str, int]) -> str:
+        if token not in self._fixes:
+            import difflib
+
+            close = difflib.get_close_matches(token, list(vocab), n=3, cutoff=0.8)
+            # a short token only takes a one-letter substitution ("agens" -> "agenc", not
+            # "recet" -> "recent" nor "apple" -> "appel")
+            fits = [c for c in close if len(token) >= 6 or _one_substitution(token, c)]
+            self._fixes[token] = fits[0] if fits else token
+        return self._fixes[token]
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a stemmed token (0 for tokens the corpus never uses)."""
@@ -102,27 +124,6 @@ class KeywordIndex:
             passages = [Passage(**json.loads(line)) for line in lines]
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if passages else bm25s.BM25()
         return cls(passages, bm25)
-
-
-def correct(tokens: list[str], index: KeywordIndex) -> list[str]:
-    """Replace tokens the corpus never uses by a close corpus token (typos, missing letters).
-
-    Example: ["washigton", "acumul"] -> ["washington", "accumul"]
-    """
-    import difflib
-
-    vocab = list(index.bm25.vocab_dict) if index.passages else []
-    fixed = []
-    for token in tokens:
-        if token in index.bm25.vocab_dict or len(token) < 5 or token.isdigit():
-            fixed.append(token)
-            continue
-        close = difflib.get_close_matches(token, vocab, n=3, cutoff=0.8)
-        # a short token only takes a one-letter substitution ("agens" -> "agenc", not
-        # "recet" -> "recent" nor "apple" -> "appel")
-        fits = [c for c in close if len(token) >= 6 or _one_substitution(token, c)]
-        fixed.append(fits[0] if fits else token)
-    return fixed
 
 
 def _one_substitution(a: str, b: str) -> bool:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.answer import Answer, compose
 from rag.chat import rewrite
 from rag.config import Settings
@@ -54,10 +56,10 @@ class Pipeline:
         question = _check(question)
         query = rewrite(question, history or [])
         store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
-        hits = self._retrieve(store, query, k, filters)
-        return compose(
-            question, hits, self.embedder, store.keyword, self.settings.abstain_threshold, query
-        )
+        vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
+        hits = self._retrieve(store, query, k, filters, vector)
+        keyword, threshold = store.keyword, self.settings.abstain_threshold
+        return compose(question, hits, self.embedder, keyword, threshold, query, vector)
 
     def refresh(self) -> None:
         """Pick up an ingest made by another process (e.g. another machine on a Chroma server)."""
@@ -72,9 +74,16 @@ class Pipeline:
             self.refresh()
         return self.store
 
-    def _retrieve(self, store: Store, query: str, k: int | None, filters: Filters) -> list[Hit]:
+    def _retrieve(
+        self,
+        store: Store,
+        query: str,
+        k: int | None,
+        filters: Filters,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
         top_k, candidates = k or self.settings.top_k, self.settings.candidates
-        return retrieve(query, store, self.embedder, top_k, filters, candidates)
+        return retrieve(query, store, self.embedder, top_k, filters, candidates, vector)
 
     def ingest(
         self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None

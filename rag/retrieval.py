@@ -67,10 +67,12 @@ def retrieve(
     k: int = 5,
     filters: Filters = Filters(),
     candidates: int = 30,
+    vector: np.ndarray | None = None,
 ) -> list[Hit]:
-    """Top-k passages for ``question``, best first."""
+    """Top-k passages for ``question``, best first; ``vector`` is its embedding, if known."""
     snapshot = store.keyword
-    vector = embedder.embed_queries([question])[0]
+    if vector is None:
+        vector = embedder.embed_queries([question])[0]
     dense = [
         (snapshot.position[pid], sim)
         for pid, sim in store.dense(vector.tolist(), candidates, filters.where())
