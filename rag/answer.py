@@ -1,71 +1,40 @@
-"""Cited answers, extractive by default: the retrieved sentence that best answers the question.
+"""Cited answers, extractive: the retrieved sentence that best answers the question, or abstention.
 
-Each sentence of the retrieved passages gets a score from its cosine similarity to the question,
-the share of the question's (idf-weighted) words it contains, and whether it holds the kind of
-fact the question asks for (a date for "quand", a number for "combien"...). Below the abstention
-threshold the answer is an honest "not in the corpus".
+Every sentence of the retrieved passages is ranked by the calibrated sentence model of
+rag/scoring.py; the answer model turns the best one into the probability that the answer is
+right. Below the abstention threshold the answer is an honest "not in the corpus".
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
+from rag.bm25 import KeywordIndex, fold, tokenize
 from rag.chunking import Passage, split_sentences
 from rag.embedding import Embedder
-from rag.keyword import KeywordIndex, analyzers, fold, tokenize
 from rag.retrieval import Hit
+from rag.scoring import (
+    SENTENCE_FEATURES,
+    Logistic,
+    Terms,
+    has_expected_fact,
+    language,
+    models,
+    new_names,
+    novelty,
+    unknown_focus,
+)
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas cette information dans le corpus.",
     "en": "I cannot find this information in the corpus.",
 }
-# Calibrated on evals/gold.jsonl; they sum to 1 so a score reads like a similarity.
-WEIGHTS = {"cosine": 0.42, "window": 0.11, "passage": 0.42, "rank": 0.05}
-SECOND_SENTENCE_RATIO = 0.90
-_NUMBER = r"(\d+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|centaines?|milliers?|millions?|dizaines?)"
-_MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
-_DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
-# Nouns that name the kind of answer ("quelle date", "quel pays"), not a topic the text must hold.
-_ANSWER_TYPES = set(
-    "date jour moment annee saison heure mois semaine nom type sorte genre fonction role ville pays"
-    " endroit lieu adjectif mot terme format ampleur moyen chiffre nombre decennie periode maniere"
-    " facon personne organisation ministere institution".split()
-)
-_FOCUS = re.compile(
-    r"\b(?:quel|quelle|quels|quelles|s'appelle|s'appellent)\s+(?:a ete |est |sont |etait |etaient )?"
-    r"(?:(?:le|la|les|l'|un|une|du|des)\s*)?([a-z-]+)"
-)
-_WHO = re.compile(
-    r"^(?:\w+\s)?(?:qui|who|whom)\b|s'appell?e|\bwhat is the name\b|\bquel est le nom\b"
-)
-_NAME = re.compile(r"\b([A-ZÀ-Ý][\w-]+)\s+([A-ZÀ-Ý][\w-]+)")
-_EN = set(
-    "the what who whom which when where why how is are was were did does do of in to and".split()
-)
-_FR = set(
-    "le la les des du un une qui que quoi quel quelle est sont dans sur pour avec et au aux".split()
-)
-_EXPECTS = [  # question pattern -> a sentence that can answer it contains this
-    (re.compile(r"\bquel age\b|\bhow old\b"), re.compile(r"\b\d+\s*ans\b|\b\d+[- ]years?\b")),
-    (
-        re.compile(r"\bcombien de temps\b|\bhow long\b|\bquelle duree\b"),
-        re.compile(
-            rf"\b{_NUMBER}\s+(secondes?|minutes?|heures?|jours?|semaines?|mois|ans|annees?)\b"
-        ),
-    ),
-    (
-        re.compile(r"\bcombien\b|\bhow (many|much)\b|\bquel nombre\b"),
-        re.compile(rf"\b{_NUMBER}\b(?!\s+({_MONTHS}))(?<!\b(19|20)\d\d)"),
-    ),
-    (
-        re.compile(r"\bquand\b|\bwhen\b|\bquel jour\b|\bquelle date\b|\ben quelle annee\b"),
-        re.compile(rf"\d|\b({_DAYS}|{_MONTHS}|semaine|mois|annee|ete|hiver|printemps|automne)\b"),
-    ),
-]
+SECOND_SENTENCE_MARGIN = 1.0  # in logits: a second sentence must rank nearly as well as the first
+MARGIN_CAP = 5.0
+_FACT = re.compile(r"\b(?:[A-ZÀ-Ý][\w-]+|\d[\d,.]*)")
 
 
 @dataclass(frozen=True)
@@ -103,8 +72,8 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     language: str = "fr"
     query: str = ""
-    hits: list[Hit] = field(default_factory=list)
-    confidence: float = 0.0
+    confidence: float = 0.0  # the calibrated probability that the answer is right
+    withheld: list[Source] = field(default_factory=list)  # what an abstention would have cited
 
     def as_dict(self) -> dict[str, object]:
         """The JSON contract of `rag ask --json`."""
@@ -112,24 +81,24 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
             "sources": [s.as_dict() for s in self.sources],
         }
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """A sentence of a retrieved passage, its features (SENTENCE_FEATURES) and ranking logit."""
+
     hit: Hit
     start: int
     end: int
     text: str
-    score: float
+    features: np.ndarray
+    logit: float
 
-
-def language(text: str) -> str:
-    """ "en" or "fr", from common words. Example: "Who is Jake Sullivan?" -> "en"."""
-    words = re.findall(r"[a-z]+", fold(text))
-    english = sum(w in _EN for w in words)
-    return "en" if english > sum(w in _FR for w in words) else "fr"
+    def feature(self, name: str) -> float:
+        return float(self.features[SENTENCE_FEATURES.index(name)])
 
 
 def compose(
@@ -147,128 +116,129 @@ def compose(
     embedding.
     """
     lang = language(question)
-    ranked = rank_sentences(query, query_vector, hits, embedder, keyword)
-    best = ranked[0].score if ranked else 0.0
-    if (
-        not ranked
-        or best < threshold
-        or not _has_expected_fact(question, ranked[0].text)
-        or _unknown_focus(question, keyword)
-    ):
-        return Answer(question, NOT_FOUND[lang], True, [], lang, query, hits, best)
-    chosen = ranked[:1]
-    if len(ranked) > 1 and ranked[1].score >= SECOND_SENTENCE_RATIO * best:
-        chosen.append(ranked[1])
+    terms = Terms.of(query, keyword)
+    ranked = rank_sentences(question, query_vector, hits, embedder, terms)
+    confidence = answer_confidence(question, ranked, keyword, terms)
+    chosen = [ranked[0], *_second(question, ranked)] if ranked else []
     sources = [
-        Source(
-            n,
-            c.hit.passage.file,
-            c.hit.passage.date,
-            c.hit.passage.title,
-            c.score,
-            c.text,
-            c.start,
-            c.end,
-            c.hit.passage,
-        )
+        Source(n, c.hit.passage.file, c.hit.passage.date, c.hit.passage.title,
+               _sigmoid(c.logit), c.text, c.start, c.end, c.hit.passage)
         for n, c in enumerate(chosen, 1)
     ]
+    if confidence < threshold:
+        return Answer(question, NOT_FOUND[lang], True, [], lang, query, confidence, sources)
     text = " ".join(f"{s.text} [{s.n}]" for s in sources)
-    return Answer(question, text, False, sources, lang, query, hits, best)
+    return Answer(question, text, False, sources, lang, query, confidence)
 
 
 def rank_sentences(
-    query: str,
+    question: str,
     query_vector: np.ndarray,
     hits: list[Hit],
     embedder: Embedder,
-    keyword: KeywordIndex,
+    terms: Terms,
+    ranker: Logistic | None = None,
 ) -> list[Candidate]:
-    """Every sentence of the hits, best first (a sentence in two overlapping passages once).
+    """Every sentence of the hits, best first; a sentence found twice (overlapping passages,
+    or the same words in two articles) once, where it ranks best.
 
     A sentence is judged with the one before it ("window"), which often names its subject.
     """
-    found: dict[tuple[str, int], tuple[Hit, int, int, str, str, int]] = {}
+    found: dict[str, tuple[Hit, int, int, str, str, int]] = {}
     for rank, hit in enumerate(hits):
         p = hit.passage
         spans = split_sentences(p.text)
         for i, (start, end) in enumerate(spans):
-            key = (p.path, p.start + start)
+            text = p.text[start:end]
+            key = " ".join(fold(text).split())
             if key not in found and end - start > 20:
                 before = p.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-                found[key] = (hit, p.start + start, p.start + end, p.text[start:end], before, rank)
+                found[key] = (hit, p.start + start, p.start + end, text, before, rank)
     if not found:
         return []
     items = list(found.values())
-    vectors = embedder.embed_sentences([item[3] for item in items])
-    weights = _query_weights(query, keyword)
-    candidates = []
-    for (hit, start, end, text, before, rank), vector in zip(items, vectors):
-        score = (
-            WEIGHTS["cosine"] * float(vector @ query_vector)
-            + WEIGHTS["window"] * _coverage(weights, f"{before} {text}")
-            + WEIGHTS["passage"] * _coverage(weights, hit.passage.text)
-            + WEIGHTS["rank"] / (1 + rank)
-        )
-        candidates.append(Candidate(hit, start, end, text, score))
-    return sorted(candidates, key=lambda c: -c.score)
+    cosines = embedder.embed_sentences([item[3] for item in items]) @ query_vector
+    top_fused = max(h.score for h in hits)
+    windows = np.array([terms.coverage(f"{item[4]} {item[3]}") for item in items])
+    rows = np.array(
+        [
+            [
+                cosine,
+                cosine - cosines.max(),
+                window,
+                window - windows.max(),
+                terms.coverage(hit.passage.text),
+                1 / (1 + rank),
+                hit.score / top_fused,
+                float(has_expected_fact(question, text)),
+                min(1.0, len(text.split()) / 25),
+                new_names(question, text),
+                novelty(terms, text),
+            ]
+            for (hit, _, _, text, _, rank), cosine, window in zip(items, cosines, windows)
+        ]
+    )
+    logits = (ranker or models()[0]).logit(rows)
+    candidates = [
+        Candidate(hit, start, end, text, row, float(logit))
+        for (hit, start, end, text, _, _), row, logit in zip(items, rows, logits)
+    ]
+    return sorted(candidates, key=lambda c: -c.logit)
 
 
-def _query_weights(query: str, keyword: KeywordIndex) -> dict[str, float]:
-    """idf of each question word; words the corpus never uses weigh as much as the rarest."""
-    tokens = keyword.correct(tokenize(query))
-    known = [keyword.idf(t) for t in tokens]
-    ceiling = max(known, default=1.0) or 1.0
-    return {t: (idf or ceiling) for t, idf in zip(tokens, known)}
+def answer_features(
+    question: str, ranked: list[Candidate], keyword: KeywordIndex, terms: Terms
+) -> np.ndarray:
+    """ANSWER_FEATURES of the best candidate: how it ranks, what of the question it misses."""
+    best = ranked[0]
+    rivals = [c.logit for c in ranked if c.hit.passage.file != best.hit.passage.file]
+    margin = min(MARGIN_CAP, best.logit - max(rivals)) if rivals else MARGIN_CAP
+    english = language(question) == "en"
+    hits = {c.hit.passage.id: c.hit for c in ranked}.values()
+    others = [h.dense for h in hits if h.passage.file != best.hit.passage.file]
+    return np.array(
+        [
+            best.logit,
+            margin,
+            best.feature("cosine"),
+            best.feature("window"),
+            best.feature("passage"),
+            best.feature("typed"),
+            0.0 if english else terms.unknown,  # English words are expected to be unknown
+            terms.missing_rare(best.hit.passage.text),
+            float(unknown_focus(question, keyword)),
+            float(english),
+            best.hit.dense / max(max(h.dense for h in hits), 1e-9),
+            best.hit.keyword / max(max(h.keyword for h in hits), 1e-9),
+            best.hit.dense - max(others, default=0.0),
+        ]
+    )
 
 
-def _coverage(weights: dict[str, float], text: str) -> float:
-    total = sum(weights.values())
-    if not total:
+def answer_confidence(
+    question: str, ranked: list[Candidate], keyword: KeywordIndex, terms: Terms
+) -> float:
+    """The calibrated probability that citing ``ranked[0]`` answers the question (0: nothing)."""
+    if not ranked:
         return 0.0
-    present = set(tokenize(text))
-    return sum(w for t, w in weights.items() if t in present) / total
+    row = answer_features(question, ranked, keyword, terms)
+    return float(models()[1].probability(row[None, :])[0])
 
 
-def _unknown_focus(question: str, keyword: KeywordIndex) -> bool:
-    """True when the thing asked about ("le chien de Joe Biden") is a word the corpus never uses.
-
-    Answer-type nouns ("quelle date", "quel pays") are exempt: the text holds the answer, not them.
-    """
-    folded = fold(question)
-    match = _FOCUS.search(folded)
-    if not match:
-        return False
-    _, stopwords = analyzers()
-    phrase = []  # "chien de Joe Biden" -> "chien": the focus ends at its first small word
-    for word in re.findall(r"[a-z-]+", folded[match.start(1) :]):
-        if word in stopwords:
+def _second(question: str, ranked: list[Candidate]) -> list[Candidate]:
+    """A second sentence when it ranks nearly as well and adds a fact (a name, a number) that the
+    first sentence and the question lack; from another passage, so each passage is cited once."""
+    first = ranked[0]
+    known = set(tokenize(f"{first.text} {question}"))
+    for c in ranked[1:]:
+        if c.logit < first.logit - SECOND_SENTENCE_MARGIN:
             break
-        phrase.append(word)
-    stems = keyword.correct(tokenize(" ".join(phrase)))
-    if not stems or stems[0] in _answer_type_stems():
-        return False
-    return all(keyword.idf(stem) == 0 for stem in stems)
+        if c.hit.passage.id == first.hit.passage.id:
+            continue
+        new = [f for f in _FACT.findall(c.text) if not set(tokenize(f)) <= known]
+        return [c] if new and c.feature("typed") else []
+    return []
 
 
-@lru_cache(maxsize=1)
-def _answer_type_stems() -> frozenset[str]:
-    return frozenset(stem for word in _ANSWER_TYPES for stem in tokenize(word))
-
-
-def _has_expected_fact(question: str, sentence: str) -> bool:
-    """Does the sentence hold the kind of fact asked for: a name for "qui", a number for "combien"..."""
-    folded_q, folded_s = fold(question), fold(sentence)
-    if _WHO.search(folded_q.strip()) and not _has_new_name(folded_q, sentence):
-        return False
-    return all(not ask.search(folded_q) or need.search(folded_s) for ask, need in _EXPECTS)
-
-
-def _has_new_name(folded_question: str, sentence: str) -> bool:
-    """A proper name ("Jake Sullivan") in the sentence that the question does not already give."""
-    _, stopwords = analyzers()
-    for first, second in _NAME.findall(sentence):
-        words = (fold(first), fold(second))
-        if not any(w in stopwords for w in words) and not all(w in folded_question for w in words):
-            return True
-    return False
+def _sigmoid(x: float) -> float:
+    return float(1 / (1 + np.exp(-x)))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 
-from rag.keyword import fold, tokenize
+from rag.bm25 import fold, tokenize
 
+# Words that point back at the previous turn. Not "en", "y", "ce", "this": they are as often
+# plain words ("en 2021", "ce jeudi") as pronouns, and a question that has them may stand alone.
 _PRONOUNS = set(
-    "il elle ils elles lui leur leurs son sa ses celui celle ceux cela ca ce cet cette y en "
-    "he she they him her his their them it its this that those".split()
+    "il elle ils elles lui eux leur leurs son sa ses celui celle ceux celles cela ca "
+    "he she they him her his hers their theirs them".split()
 )
 _STARTS = ("et ", "and ", "puis ", "alors ")
 _WORD = re.compile(r"[\w'’-]+")
@@ -40,7 +42,8 @@ def rewrite(question: str, history: list[str]) -> str:
 
 
 def is_follow_up(question: str) -> bool:
-    """Short questions and questions with pronouns lean on the previous turn."""
+    """Questions that start with "et"/"and", use a pronoun, or are two words long lean on the
+    previous turn. Example: "Quel est le prix du pétrole en 2021 ?" -> False"""
     folded = fold(question).strip()
     words = set(re.findall(r"[a-z]+", folded.replace("'", " ")))
     return folded.startswith(_STARTS) or bool(words & _PRONOUNS) or len(tokenize(question)) <= 2

@@ -27,7 +27,7 @@ class Settings:
     collection: str = "articles"
     top_k: int = 8
     candidates: int = 30
-    abstain_threshold: float = 0.42
+    abstain_threshold: float = 0.40  # calibrated probability that the answer is right
     batch_size: int = 32
     host: str = "127.0.0.1"
     port: int = 7860

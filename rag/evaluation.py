@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,21 @@ from typing import Any
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.errors import InputError
-from rag.keyword import fold
+from rag.bm25 import fold
 from rag.pipeline import Pipeline
 
 METRICS = (
     "hit@1",
     "hit@3",
+    "hit@5",
     "mrr@10",
     "answer_accuracy",
     "first_source",
     "citation_precision",
     "abstention_recall",
     "false_abstention",
+    "precision_answered",
+    "answered",
     "latency_median_s",
 )
 LOWER_IS_BETTER = {"false_abstention", "latency_median_s"}
@@ -52,11 +55,15 @@ class Record:
     gold_sources: list[str]
     fact: bool
     seconds: float = 0.0
+    confidence: float = 1.0
+    split: str = "dev"
+    best: str = ""  # the file the answer cites first, or would have cited when it abstained
     failures: list[str] = field(default_factory=list)
 
 
-def load_gold(path: Path) -> list[dict[str, Any]]:
-    """Read and check a gold file; a bad line is an InputError naming the line."""
+def load_gold(path: Path, split: str = "") -> list[dict[str, Any]]:
+    """Read and check a gold file, keeping one ``split`` ("dev", "test") or all of them;
+    a bad line is an InputError naming the line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -69,20 +76,30 @@ def load_gold(path: Path) -> list[dict[str, Any]]:
             item = json.loads(line)
             item.setdefault("history", [])
             item.setdefault("tags", [])
-            if not isinstance(item["question"], str) or item["answerable"] == (not item["answers"]):
-                raise ValueError("answerable questions need answers, unanswerable ones none")
+            if not isinstance(item["question"], str) or (item["answerable"] and not item["answers"]):
+                raise ValueError("answerable questions need answers")
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{number}: not a gold question ({exc})") from exc
-        gold.append(item)
+        if not split or item.get("split", "dev") == split:
+            gold.append(item)
     if not gold:
-        raise InputError(f"{path} holds no gold question")
+        raise InputError(f"{path} holds no gold question" + (f" in split {split!r}" if split else ""))
     return gold
 
 
-def contains_fact(text: str, facts: list[str]) -> bool:
-    """Example: ("Jake Sullivan, s’est entretenu", ["jake sullivan"]) -> True."""
-    folded = fold(text)
-    return any(fold(fact) in folded for fact in facts)
+def contains_fact(text: str, facts: list[str], quotes: Sequence[str] = ()) -> bool:
+    """A fact is in the answer, or a quoted sentence is part of a (long) gold answer.
+
+    Example: ("Jake Sullivan, s’est entretenu", ["jake sullivan"]) -> True.
+    """
+    folded = _flat(text)
+    if any(_flat(fact) in folded for fact in facts):
+        return True
+    return any(len(q) > 20 and _flat(q) in _flat(fact) for q in quotes for fact in facts)
+
+
+def _flat(text: str) -> str:
+    return " ".join(fold(text).split())
 
 
 def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
@@ -92,7 +109,8 @@ def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
         answer = pipeline.ask(item["question"], item["history"])
         seconds = time.perf_counter() - started
         query = rewrite(item["question"], item["history"])
-        retrieved = [h.passage.file for h in pipeline.retrieve(query, k=10)]
+        hits = pipeline.retrieve(query, k=20)
+        retrieved = list(dict.fromkeys(h.passage.file for h in hits))  # files, first rank each
         cited = [s.file for s in answer.sources]
         records.append(
             Record(
@@ -104,8 +122,11 @@ def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
                 answer.abstained,
                 cited,
                 item["sources"],
-                contains_fact(answer.text, item["answers"]),
+                contains_fact(answer.text, item["answers"], [s.text for s in answer.sources]),
                 seconds,
+                answer.confidence,
+                item.get("split", "dev"),
+                next((s.file for s in answer.sources or answer.withheld), ""),
             )
         )
     return records
@@ -144,6 +165,8 @@ def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -
                 item["sources"],
                 contains_fact(top, item["answers"]),
                 seconds,
+                split=item.get("split", "dev"),
+                best=files[0] if files else "",
             )
         )
     return records
@@ -159,15 +182,39 @@ def metrics(records: list[Record]) -> dict[str, float]:
             [bool(r.retrieved) and r.retrieved[0] in r.gold_sources for r in answerable]
         ),
         "hit@3": _mean([bool(set(r.retrieved[:3]) & set(r.gold_sources)) for r in answerable]),
+        "hit@5": _mean([bool(set(r.retrieved[:5]) & set(r.gold_sources)) for r in answerable]),
         "mrr@10": _mean([_reciprocal_rank(r) for r in answerable]),
         "answer_accuracy": _mean([r.fact and not r.abstained for r in answerable]),
         "first_source": _mean([bool(r.cited) and r.cited[0] in r.gold_sources for r in answerable]),
         "citation_precision": _mean([f in r.gold_sources for f, r in cited]),
         "abstention_recall": _mean([r.abstained for r in unanswerable]),
         "false_abstention": _mean([r.abstained for r in answerable]),
+        "precision_answered": _mean([_right(r) for r in records if not r.abstained]),
+        "answered": _mean([not r.abstained for r in answerable]),
         "latency_median_s": statistics.median(r.seconds for r in records) if records else None,
     }
     return {k: round(v, 4) for k, v in values.items() if v is not None}
+
+
+def _right(record: Record) -> bool:
+    """An answer (given or not) whose first cited source is a gold file."""
+    return record.answerable and bool(record.cited) and record.cited[0] in record.gold_sources
+
+
+def risk_coverage(records: list[Record]) -> list[tuple[float, float]]:
+    """(share of answerable questions answered, precision when answering) as the abstention
+    threshold moves from strict to lax; unanswerable questions answered count as wrong.
+
+    Example: confidences 0.9 (right), 0.8 (wrong), 2 answerable -> [(0.5, 1.0), (0.5, 0.5)]
+    """
+    answerable = sum(r.answerable for r in records) or 1
+    ordered = sorted(records, key=lambda r: -r.confidence)
+    curve, right, covered = [], 0, 0
+    for given, record in enumerate(ordered, 1):
+        right += record.answerable and record.best in record.gold_sources
+        covered += record.answerable
+        curve.append((covered / answerable, right / given))
+    return curve
 
 
 def failures(metric: str, records: list[Record]) -> list[str]:
@@ -184,6 +231,7 @@ def failures(metric: str, records: list[Record]) -> list[str]:
         ),
         "abstention_recall": lambda r: not r.answerable and not r.abstained,
         "false_abstention": lambda r: r.answerable and r.abstained,
+        "precision_answered": lambda r: not r.abstained and not _right(r),
     }
     check = checks.get(metric)
     return [r.id for r in records if check and check(r)]
@@ -205,6 +253,7 @@ def report(ours: list[Record], baseline: list[Record] | None = None) -> dict[str
         "ours_by_tag": by_tag(ours),
         "failures": {m: failures(m, ours) for m in METRICS if failures(m, ours)},
         "records": [asdict(r) for r in ours],
+        "risk_coverage": risk_coverage(ours),
     }
     if baseline is not None:
         result["baseline"] = metrics(baseline)
@@ -212,10 +261,24 @@ def report(ours: list[Record], baseline: list[Record] | None = None) -> dict[str
     return result
 
 
-def table(result: dict[str, Any]) -> str:
+def by_split(
+    ours: list[Record], baseline: list[Record] | None = None
+) -> dict[str, dict[str, Any]]:
+    """One ``report`` per split of the gold questions ("dev", "test")."""
+    return {
+        split: report(
+            [r for r in ours if r.split == split],
+            None if baseline is None else [r for r in baseline if r.split == split],
+        )
+        for split in sorted({r.split for r in ours})
+    }
+
+
+def table(result: dict[str, Any], title: str = "") -> str:
     """A Markdown table: metric, ours, baseline, then per tag (ours)."""
     base = result.get("baseline", {})
-    lines = ["| metric | ours | stock llama-index |", "|---|---|---|"]
+    lines = [f"### {title} ({result['questions']} questions)", ""] if title else []
+    lines += ["| metric | ours | stock llama-index |", "|---|---|---|"]
     for metric in METRICS:
         if metric in result["ours"]:
             lines.append(f"| {metric} | {result['ours'][metric]:.3f} | {_cell(base.get(metric))} |")
@@ -234,28 +297,42 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_reports(result: dict[str, Any], folder: Path) -> list[Path]:
-    """report.json, report.md and report.png (ours vs baseline bars) in ``folder``."""
+def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
+    """report.json, report.md, report.png (metrics per corpus/split) and risk-coverage.png."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / "report.json", folder / "report.md", folder / "report.png"]
-    paths[0].write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    paths[1].write_text(f"# Answer quality\n\n{table(result)}\n", encoding="utf-8")
-    names = [m for m in METRICS if m in result["ours"] and m != "latency_median_s"]
-    figure, axes = plt.subplots(figsize=(9, 4))
-    xs = range(len(names))
-    axes.bar([x - 0.2 for x in xs], [result["ours"][m] for m in names], 0.4, label="ours")
-    base = result.get("baseline", {})
-    axes.bar([x + 0.2 for x in xs], [base.get(m, 0) for m in names], 0.4, label="stock llama-index")
-    axes.set_xticks(list(xs), names, rotation=20, ha="right")
+    paths = [folder / n for n in ("report.json", "report.md", "report.png", "risk-coverage.png")]
+    paths[0].write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    tables = "\n\n".join(table(result, name) for name, result in results.items())
+    paths[1].write_text(f"# Answer quality\n\n{tables}\n", encoding="utf-8")
+    names = [m for m in METRICS if m != "latency_median_s"]
+    figure, axes = plt.subplots(figsize=(11, 4))
+    width = 0.8 / len(results)
+    for n, (name, result) in enumerate(results.items()):
+        xs = [x + n * width - 0.4 for x in range(len(names))]
+        axes.bar(xs, [result["ours"].get(m, 0) for m in names], width, label=name, align="edge")
+    axes.set_xticks(list(range(len(names))), names, rotation=20, ha="right")
     axes.set_ylim(0, 1)
-    axes.legend()
+    axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(paths[2], dpi=100)
+    plt.close(figure)
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    for name, result in results.items():
+        coverage, precision = zip(*result["risk_coverage"], strict=True)
+        axes.plot(coverage, precision, label=name)
+    axes.set_xlabel("share of answerable questions answered")
+    axes.set_ylabel("precision when answering (first cited source right)")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(paths[3], dpi=100)
     plt.close(figure)
     return paths
 
@@ -274,12 +351,12 @@ def evaluate_cli(
             if not quiet:
                 print(report_line, file=sys.stderr)
         pipeline = Pipeline.load(settings)
-        result = report(run_ours(pipeline, gold))
-    print(
-        json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2)
-        if as_json
-        else table(result)
-    )
+        results = by_split(run_ours(pipeline, gold))
+    if as_json:
+        brief = {split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()}
+        print(json.dumps(brief, indent=2))
+    else:
+        print("\n\n".join(table(result, split) for split, result in results.items()))
     return 0
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from rag.chunking import Passage
 from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, ModelMismatch, NoIndex
-from rag.keyword import KeywordIndex
+from rag.bm25 import KeywordIndex
 
 NEXT = "-next"
 STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects

@@ -48,3 +48,10 @@ def test_ask_with_history_answers_the_follow_up(seeds_pipeline: Pipeline) -> Non
     assert answer.sources[0].file == "002_c1d3609a954ad6a6.txt"
     assert answer.question == FOLLOW_UP
     assert "Biden" in answer.query
+
+
+def test_new_topic_after_a_conversation_is_not_rewritten() -> None:
+    question = "Quel est le prix du pétrole en 2021 ?"  # "en" is not a pronoun here
+
+    assert not is_follow_up(question)
+    assert rewrite(question, ["Où Biden et Poutine se sont-ils rencontrés ?"]) == question

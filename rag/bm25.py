@@ -20,6 +20,8 @@ from rag.chunking import Passage
 
 _ELISION = re.compile(r"\b(?:qu|jusqu|lorsqu|puisqu|quoiqu|[ldjmnstc])['’‘`]", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
+# words glued by scraping: "duRGPD" -> "du RGPD", "simplesà respecter" -> "simples à respecter"
+_GLUED = re.compile(r"(?<=[a-zà-ÿ])(?=[A-ZÀ-Ý])|(?<=[a-zà-ÿ]{3})(?=à\b)")
 _ENGLISH_STOPWORDS = (
     "a an and are as at be by did do does for from has have he her his how i in is it its of on "
     "or she that the their them they this to was were what when where which who whom whose why "
@@ -48,7 +50,8 @@ def analyzers() -> tuple[Any, frozenset[str]]:
 def tokenize(text: str) -> list[str]:
     """Stemmed, folded content words. Example: "L'accumulation des troupes" -> ["accumul", "troup"]."""
     stemmer, stopwords = analyzers()
-    words = [w for w in _WORD.findall(_ELISION.sub(" ", fold(text))) if w not in stopwords]
+    unglued = _GLUED.sub(" ", text)
+    words = [w for w in _WORD.findall(_ELISION.sub(" ", fold(unglued))) if w not in stopwords]
     return list(stemmer.stemWords(words))
 
 

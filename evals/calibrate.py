@@ -1,0 +1,146 @@
+"""Fit rag/calibration.json on the dev splits of both corpora: `python -m evals.calibrate`.
+
+Only `dev` questions are read; `test` questions are for `pytest evals/` to measure. Each corpus is
+indexed once into evals/.cache/ (ingest is incremental, so a re-run costs nothing) and the sentence
+vectors are kept there too, so a re-fit takes seconds. Needs scikit-learn (the `dev` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import evaluation
+from rag.answer import Candidate, answer_features, rank_sentences
+from rag.chat import rewrite
+from rag.config import Settings
+from rag.ingest import ingest
+from rag.pipeline import Pipeline
+from rag.scoring import ANSWER_FEATURES, CALIBRATION, SENTENCE_FEATURES, Logistic, Terms, models
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "evals" / ".cache"
+CORPORA = {
+    "seeds": (ROOT / "seeds", ROOT / "evals" / "gold.jsonl"),
+    "cnil-faq": (ROOT / "evals" / "cnil-faq" / "corpus", ROOT / "evals" / "cnil-faq" / "questions.jsonl"),
+}
+UNRANKED = Logistic(SENTENCE_FEATURES, np.zeros(len(SENTENCE_FEATURES)), 0.0,
+                    np.zeros(len(SENTENCE_FEATURES)), np.ones(len(SENTENCE_FEATURES)))
+
+
+@dataclass
+class Example:
+    """One dev question: its candidates (features only) and what a right answer is."""
+
+    corpus: str
+    item: dict[str, Any]
+    question: str
+    candidates: list[Candidate]
+    terms: Terms
+    pipeline: Pipeline
+
+    def right(self, candidate: Candidate) -> bool:
+        item = self.item
+        return (
+            item["answerable"]
+            and candidate.hit.passage.file in item["sources"]
+            and evaluation.contains_fact(candidate.text, item["answers"], [candidate.text])
+        )
+
+
+def open_corpus(name: str) -> Pipeline:
+    corpus, _ = CORPORA[name]
+    settings = Settings.from_env(index_dir=CACHE / name, chroma_url="")
+    ingest([corpus], settings)
+    pipeline = Pipeline.load(settings)
+    vectors = CACHE / f"{name}.sentences.pkl"
+    if vectors.exists():
+        pipeline.embedder._sentences.update(pickle.loads(vectors.read_bytes()))
+    return pipeline
+
+
+def examples(name: str, split: str) -> list[Example]:
+    pipeline = open_corpus(name)
+    out = []
+    for item in evaluation.load_gold(CORPORA[name][1], split):
+        query = rewrite(item["question"], item["history"])
+        vector = pipeline.embedder.embed_queries([query])[0]
+        hits = pipeline.retrieve(query)
+        terms = Terms.of(query, pipeline.store.keyword)
+        ranked = rank_sentences(item["question"], vector, hits, pipeline.embedder, terms, UNRANKED)
+        out.append(Example(name, item, item["question"], ranked, terms, pipeline))
+    vectors = CACHE / f"{name}.sentences.pkl"
+    vectors.write_bytes(pickle.dumps(dict(pipeline.embedder._sentences)))
+    return out
+
+
+def fit(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    features: tuple[str, ...],
+    weights: np.ndarray | None = None,
+) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    model.fit((rows - mean) / scale, labels, sample_weight=weights)
+    return Logistic(features, model.coef_[0], float(model.intercept_[0]), mean, scale)
+
+
+def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
+    logits = ranker.logit(np.array([c.features for c in example.candidates]))
+    ranked = [replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)]
+    return sorted(ranked, key=lambda c: -c.logit)
+
+
+def calibrate(data: list[Example]) -> tuple[Logistic, Logistic]:
+    """The sentence ranker (is this sentence a right answer?), then the answer model
+    (is the ranker's best sentence a right answer?)."""
+    usable = [e for e in data if e.candidates]
+    rows, labels, weights = [], [], []
+    for e in usable:
+        right = [e.right(c) for c in e.candidates]
+        if not any(right):
+            continue  # nothing to rank above the rest
+        rows += [c.features for c in e.candidates]
+        labels += right
+        # each question weighs the same, its right and its wrong sentences half each: a FAQ
+        # answer of ten right sentences does not outweigh a news question with one
+        weights += [0.5 / (right.count(r)) for r in right]
+    ranker = fit(np.array(rows), np.array(labels), SENTENCE_FEATURES, np.array(weights))
+    answer_rows, answer_labels = [], []
+    for e in usable:
+        ranked = rerank(e, ranker)
+        keyword = e.pipeline.store.keyword
+        answer_rows.append(answer_features(e.question, ranked, keyword, e.terms))
+        answer_labels.append(e.right(ranked[0]))
+    model = fit(np.array(answer_rows), np.array(answer_labels), ANSWER_FEATURES)
+    return ranker, model
+
+
+def main() -> int:
+    data = [e for name in CORPORA for e in examples(name, "dev")]
+    ranker, model = calibrate(data)
+    payload = {
+        "fitted_on": {name: sum(e.corpus == name for e in data) for name in CORPORA},
+        "sentence": ranker.as_dict(),
+        "answer": model.as_dict(),
+    }
+    CALIBRATION.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    for name, logistic in (("sentence", ranker), ("answer", model)):
+        weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(logistic.features, logistic.weights))
+        print(f"{name}: {weights}", file=sys.stderr)
+    print(f"wrote {CALIBRATION}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
