@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rag import evaluation
-from rag.answer import Candidate, answer_features, rank_sentences
+from rag.answer import Candidate, answer_features, best_first, rank_sentences
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.ingest import ingest
@@ -97,8 +97,7 @@ def fit(
 
 def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
     logits = ranker.logit(np.array([c.features for c in example.candidates]))
-    ranked = [replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)]
-    return sorted(ranked, key=lambda c: -c.logit)
+    return best_first([replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)])
 
 
 def calibrate(data: list[Example]) -> tuple[Logistic, Logistic]:

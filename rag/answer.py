@@ -17,6 +17,7 @@ from rag.chunking import Passage, split_sentences
 from rag.embedding import Embedder
 from rag.retrieval import Hit
 from rag.scoring import (
+    ANSWER_FEATURES,
     SENTENCE_FEATURES,
     Logistic,
     Terms,
@@ -183,7 +184,12 @@ def rank_sentences(
         Candidate(hit, start, end, text, row, float(logit))
         for (hit, start, end, text, _, _), row, logit in zip(items, rows, logits)
     ]
-    return sorted(candidates, key=lambda c: -c.logit)
+    return best_first(candidates)
+
+
+def best_first(candidates: list[Candidate]) -> list[Candidate]:
+    """Sentences holding the kind of fact asked for first (a name for "qui"...), then by logit."""
+    return sorted(candidates, key=lambda c: (-c.feature("typed"), -c.logit))
 
 
 def answer_features(
@@ -222,6 +228,8 @@ def answer_confidence(
     if not ranked:
         return 0.0
     row = answer_features(question, ranked, keyword, terms)
+    if not row[ANSWER_FEATURES.index("typed")] or row[ANSWER_FEATURES.index("focus_unknown")]:
+        return 0.0  # no fact of the kind asked for, or asked about something the corpus never names
     return float(models()[1].probability(row[None, :])[0])
 
 

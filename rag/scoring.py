@@ -218,13 +218,19 @@ def unknown_focus(question: str, keyword: KeywordIndex) -> bool:
     if not match:
         return False
     _, stopwords = analyzers()
-    phrase = []  # "chien de Joe Biden" -> "chien": the focus ends at its first small word
-    for word in re.findall(r"[a-z-]+", folded[match.start(1) :]):
+    words = re.findall(r"[a-z-]+", folded[match.start(1) :].replace("'", " "))
+    types = _answer_type_stems()
+    # "le nom du chien de Joe Biden" -> "chien": past an answer-type noun and its "de", the focus
+    # ends at its first small word
+    if words and set(tokenize(words[0])) <= types and words[1:2] in (["de"], ["du"], ["des"], ["d"]):
+        words = words[2:]
+    phrase = []
+    for word in words:
         if word in stopwords:
             break
         phrase.append(word)
     stems = keyword.correct(tokenize(" ".join(phrase)))
-    if not stems or stems[0] in _answer_type_stems():
+    if not stems or stems[0] in types:
         return False
     return all(keyword.idf(stem) == 0 for stem in stems)
 

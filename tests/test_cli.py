@@ -13,7 +13,7 @@ import pytest
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 RAG = Path(sys.executable).parent / "rag"
-CONTRACT = {"question", "answer", "abstained", "sources"}
+CONTRACT = {"question", "answer", "abstained", "confidence", "sources"}
 SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
 
 
