@@ -22,16 +22,24 @@ from rag.chat import rewrite
 from rag.config import Settings
 from rag.ingest import ingest
 from rag.pipeline import Pipeline
-from rag.scoring import ANSWER_FEATURES, CALIBRATION, SENTENCE_FEATURES, Logistic, Terms, models
+from rag.scoring import ANSWER_FEATURES, CALIBRATION, SENTENCE_FEATURES, Logistic, Terms
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "evals" / ".cache"
 CORPORA = {
     "seeds": (ROOT / "seeds", ROOT / "evals" / "gold.jsonl"),
-    "cnil-faq": (ROOT / "evals" / "cnil-faq" / "corpus", ROOT / "evals" / "cnil-faq" / "questions.jsonl"),
+    "cnil-faq": (
+        ROOT / "evals" / "cnil-faq" / "corpus",
+        ROOT / "evals" / "cnil-faq" / "questions.jsonl",
+    ),
 }
-UNRANKED = Logistic(SENTENCE_FEATURES, np.zeros(len(SENTENCE_FEATURES)), 0.0,
-                    np.zeros(len(SENTENCE_FEATURES)), np.ones(len(SENTENCE_FEATURES)))
+UNRANKED = Logistic(
+    SENTENCE_FEATURES,
+    np.zeros(len(SENTENCE_FEATURES)),
+    0.0,
+    np.zeros(len(SENTENCE_FEATURES)),
+    np.ones(len(SENTENCE_FEATURES)),
+)
 
 
 @dataclass

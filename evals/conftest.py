@@ -48,7 +48,7 @@ def pipeline(pipelines: dict[str, Pipeline]) -> Pipeline:
 
 @pytest.fixture(scope="session")
 def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
-    """"corpus/split" -> report (metrics, per tag, records, risk-coverage curve)."""
+    """ "corpus/split" -> report (metrics, per tag, records, risk-coverage curve)."""
     results = {}
     for name, (corpus, gold_path) in CORPORA.items():
         gold = evaluation.load_gold(gold_path)

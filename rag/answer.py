@@ -122,8 +122,17 @@ def compose(
     confidence = answer_confidence(question, ranked, keyword, terms)
     chosen = [ranked[0], *_second(question, ranked)] if ranked else []
     sources = [
-        Source(n, c.hit.passage.file, c.hit.passage.date, c.hit.passage.title,
-               _sigmoid(c.logit), c.text, c.start, c.end, c.hit.passage)
+        Source(
+            n,
+            c.hit.passage.file,
+            c.hit.passage.date,
+            c.hit.passage.title,
+            _sigmoid(c.logit),
+            c.text,
+            c.start,
+            c.end,
+            c.hit.passage,
+        )
         for n, c in enumerate(chosen, 1)
     ]
     if confidence < threshold:

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rag.bm25 import fold
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.errors import InputError
-from rag.bm25 import fold
 from rag.pipeline import Pipeline
 
 METRICS = (
@@ -76,14 +76,18 @@ def load_gold(path: Path, split: str = "") -> list[dict[str, Any]]:
             item = json.loads(line)
             item.setdefault("history", [])
             item.setdefault("tags", [])
-            if not isinstance(item["question"], str) or (item["answerable"] and not item["answers"]):
+            if not isinstance(item["question"], str) or (
+                item["answerable"] and not item["answers"]
+            ):
                 raise ValueError("answerable questions need answers")
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{number}: not a gold question ({exc})") from exc
         if not split or item.get("split", "dev") == split:
             gold.append(item)
     if not gold:
-        raise InputError(f"{path} holds no gold question" + (f" in split {split!r}" if split else ""))
+        raise InputError(
+            f"{path} holds no gold question" + (f" in split {split!r}" if split else "")
+        )
     return gold
 
 
@@ -261,9 +265,7 @@ def report(ours: list[Record], baseline: list[Record] | None = None) -> dict[str
     return result
 
 
-def by_split(
-    ours: list[Record], baseline: list[Record] | None = None
-) -> dict[str, dict[str, Any]]:
+def by_split(ours: list[Record], baseline: list[Record] | None = None) -> dict[str, dict[str, Any]]:
     """One ``report`` per split of the gold questions ("dev", "test")."""
     return {
         split: report(
@@ -353,7 +355,9 @@ def evaluate_cli(
         pipeline = Pipeline.load(settings)
         results = by_split(run_ours(pipeline, gold))
     if as_json:
-        brief = {split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()}
+        brief = {
+            split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()
+        }
         print(json.dumps(brief, indent=2))
     else:
         print("\n\n".join(table(result, split) for split, result in results.items()))

@@ -222,7 +222,11 @@ def unknown_focus(question: str, keyword: KeywordIndex) -> bool:
     types = _answer_type_stems()
     # "le nom du chien de Joe Biden" -> "chien": past an answer-type noun and its "de", the focus
     # ends at its first small word
-    if words and set(tokenize(words[0])) <= types and words[1:2] in (["de"], ["du"], ["des"], ["d"]):
+    if (
+        words
+        and set(tokenize(words[0])) <= types
+        and words[1:2] in (["de"], ["du"], ["des"], ["d"])
+    ):
         words = words[2:]
     phrase = []
     for word in words:
@@ -248,4 +252,3 @@ def _has_new_name(folded_question: str, sentence: str) -> bool:
         if not any(w in stopwords for w in words) and not all(w in folded_question for w in words):
             return True
     return False
-

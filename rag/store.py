@@ -16,10 +16,10 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
+from rag.bm25 import KeywordIndex
 from rag.chunking import Passage
 from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, ModelMismatch, NoIndex
-from rag.bm25 import KeywordIndex
 
 NEXT = "-next"
 STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects

@@ -86,7 +86,7 @@ def test_ask_json_reads_one_question_per_line(work: Path, index: Path) -> None:
     questions = [
         "Qui est le conseiller à la sécurité nationale de Joe Biden ?",
         "Quelle est la recette de la tarte tatin ?",
-        "Quels pays se sont dits prêts à accueillir le sommet entre Joe Biden et Vladimir Poutine ?",
+        "Quel ancien dirigeant de l'URSS a salué un possible sommet entre Biden et Poutine ?",
     ]
     stdin = questions[0] + "\n\n" + "\n".join(questions[1:]) + "\n"
 
