@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -102,6 +103,17 @@ class Candidate:
         return float(self.features[SENTENCE_FEATURES.index(name)])
 
 
+class _Sentence(NamedTuple):
+    """A sentence of a retrieved passage, the one before it, and the passage's rank."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    before: str
+    rank: int
+
+
 def compose(
     question: str,
     hits: list[Hit],
@@ -154,7 +166,7 @@ def rank_sentences(
 
     A sentence is judged with the one before it ("window"), which often names its subject.
     """
-    found: dict[str, tuple[Hit, int, int, str, str, int]] = {}
+    found: dict[str, _Sentence] = {}
     for rank, hit in enumerate(hits):
         p = hit.passage
         spans = split_sentences(p.text)
@@ -163,13 +175,14 @@ def rank_sentences(
             key = " ".join(fold(text).split())
             if key not in found and end - start > 20:
                 before = p.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-                found[key] = (hit, p.start + start, p.start + end, text, before, rank)
+                found[key] = _Sentence(hit, p.start + start, p.start + end, text, before, rank)
     if not found:
         return []
     items = list(found.values())
-    cosines = embedder.embed_sentences([item[3] for item in items]) @ query_vector
+    cosines = embedder.embed_sentences([s.text for s in items]) @ query_vector
     top_fused = max(h.score for h in hits)
-    windows = np.array([terms.coverage(f"{item[4]} {item[3]}") for item in items])
+    windows = np.array([terms.coverage(f"{s.before} {s.text}") for s in items])
+    passages = {h.passage.id: terms.coverage(h.passage.text) for h in hits}  # once per passage
     rows = np.array(
         [
             [
@@ -177,21 +190,21 @@ def rank_sentences(
                 cosine - cosines.max(),
                 window,
                 window - windows.max(),
-                terms.coverage(hit.passage.text),
-                1 / (1 + rank),
-                hit.score / top_fused,
-                float(has_expected_fact(question, text)),
-                min(1.0, len(text.split()) / 25),
-                new_names(question, text),
-                novelty(terms, text),
+                passages[s.hit.passage.id],
+                1 / (1 + s.rank),
+                s.hit.score / top_fused,
+                float(has_expected_fact(question, s.text)),
+                min(1.0, len(s.text.split()) / 25),
+                new_names(question, s.text),
+                novelty(terms, s.text),
             ]
-            for (hit, _, _, text, _, rank), cosine, window in zip(items, cosines, windows)
+            for s, cosine, window in zip(items, cosines, windows)
         ]
     )
     logits = (ranker or models()[0]).logit(rows)
     candidates = [
-        Candidate(hit, start, end, text, row, float(logit))
-        for (hit, start, end, text, _, _), row, logit in zip(items, rows, logits)
+        Candidate(s.hit, s.start, s.end, s.text, row, float(logit))
+        for s, row, logit in zip(items, rows, logits)
     ]
     return best_first(candidates)
 
