@@ -385,7 +385,7 @@ def load_pipeline(settings: Settings) -> Pipeline:
     def show(done: int, total: int) -> None:
         say(f"\r  {done}/{total} passages embedded", end="" if done < total else "\n")
 
-    embedder = Embedder.load(settings.embed_model)
+    embedder = Embedder.load(settings.embed_model, settings.device)
     say(ingest([settings.corpus_dir], settings, embedder, progress=show).summary())
     return Pipeline.load(settings)
 

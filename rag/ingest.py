@@ -78,8 +78,9 @@ def ingest(
         new = [p for pid, p in wanted.items() if pid not in all_stored]
         _classify(articles, stored, in_scope, wanted, report)
         if new:
-            embedder = embedder or Embedder.load(settings.embed_model)
-            _embed_and_store(new, store, embedder, settings.batch_size, progress)
+            embedder = embedder or Embedder.load(settings.embed_model, settings.device)
+            batch = settings.batch_size or embedder.batch_size
+            _embed_and_store(new, store, embedder, batch, progress)
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or not _snapshot_holds(store, final):
             store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat())

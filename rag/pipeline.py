@@ -37,7 +37,7 @@ class Pipeline:
     def load(cls, settings: Settings) -> Pipeline:
         store = Store.open(settings)
         store.check_model(settings.embed_model)  # before the slow part
-        embedder = Embedder.load(settings.embed_model)
+        embedder = Embedder.load(settings.embed_model, settings.device)
         return cls(settings, embedder, store)
 
     def retrieve(
