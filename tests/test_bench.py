@@ -1,13 +1,16 @@
-"""The speed benchmark: an unchanged corpus re-ingests in under 10% of the first ingest."""
+"""The speed benchmark: on seeds/, and on small recombined archives measured end to end."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rag.bench import run
+from rag.bench import Plan, plot, run, scale, table
 from rag.config import Settings
+from rag.evaluation import load_gold
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+GOLD = ROOT / "evals" / "gold.jsonl"
 
 
 def test_reingest_without_change_is_free(tmp_path: Path) -> None:
@@ -16,3 +19,27 @@ def test_reingest_without_change_is_free(tmp_path: Path) -> None:
     assert result["ingest_again_embedded"] == 0
     assert result["ingest_again_ratio"] < 0.10, result
     assert result["ask_repeat_median_s"] <= result["ask_first_round_median_s"], result
+
+
+def test_scale_builds_and_measures_small_archives(tmp_path: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "unused", corpus_dir=SEEDS)
+    questions = [item["question"] for item in load_gold(GOLD)]
+    plan = Plan(retrieve=3, cold=3, warm=2, askers=2, per_asker=2)
+
+    result = scale(settings, [60, 150], questions, plan, sample=6)
+
+    small, large = result["sizes"]
+    assert 60 <= small["passages"] < 150 <= large["passages"] < 170, result
+    assert 0 < result["ingest_to_encoder_ratio"] <= 1.5
+    assert "normalised mean of its sentences' vectors" in result["method"]
+    for row in (small, large):
+        assert row["plan"]["askers"] == 2
+        for name in ("retrieve", "ask_cold", "ask_warm", "ask_concurrent"):
+            assert 0 < row[f"{name}_p50_ms"] <= row[f"{name}_p95_ms"], (name, row)
+        assert row["pipeline_load_s"] > 0 and row["bm25_load_s"] > 0
+        assert row["rss_mb"] > 50 and row["index_mb"] > 0
+    assert large["index_mb"] > small["index_mb"]
+    lines = table(result).splitlines()
+    assert lines[2].startswith("| 6") and lines[3].startswith("| 15")
+    plot(result, tmp_path / "scale.png")
+    assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"

