@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rag.bench import Plan, plot, run, scale, table
 from rag.config import Settings
 from rag.evaluation import load_gold
@@ -21,12 +23,13 @@ def test_reingest_without_change_is_free(tmp_path: Path) -> None:
     assert result["ask_repeat_median_s"] <= result["ask_first_round_median_s"], result
 
 
+@pytest.mark.slow
 def test_scale_builds_and_measures_small_archives(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path / "unused", corpus_dir=SEEDS)
     questions = [item["question"] for item in load_gold(GOLD)]
     plan = Plan(retrieve=3, cold=3, warm=2, askers=2, per_asker=2)
 
-    result = scale(settings, [60, 150], questions, plan, sample=6)
+    result = scale(settings, [60, 150], questions, plan, sample=4)
 
     small, large = result["sizes"]
     assert 60 <= small["passages"] < 150 <= large["passages"] < 170, result
