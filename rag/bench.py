@@ -8,6 +8,7 @@ memory and latency. Latencies are in milliseconds, sizes in MB.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import statistics
 import tempfile
@@ -70,7 +71,7 @@ def _timed(pipeline: Pipeline, question: str) -> float:
 
 METHOD = (
     "articles of {corpus}/ cut into {sentences} sentences, recombined into new articles "
-    "(8-20 sentences, random order and date); each sentence embedded once for real, a bulk "
+    "(8-20 one-sentence paragraphs, random order and date); each sentence embedded once for real, a bulk "
     "passage's vector = normalised mean of its sentences' vectors (cosine to its real vector: "
     "{fidelity} on the {sample} passages embedded for real); the vocabulary stays that of "
     "{corpus}/, so BM25 posting lists are longer and the vocabulary smaller than a real archive's"
@@ -127,6 +128,8 @@ def scale(
         "device": real.device,
         "method": method,
         **throughput,
+        "sentences_embedded": reused.embedded,  # the pool, and any sentence the chunker cut
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),  # the machine was not ours alone
         "sizes": rows,
     }
 

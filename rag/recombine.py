@@ -61,8 +61,8 @@ class Archive:
         low, high = SENTENCES_PER_ARTICLE
         sentences = self.rng.sample(self.pool, self.rng.randint(low, high))
         date = f"{self.rng.randint(2015, 2024)}-{self.rng.randint(1, 12):02d}"
-        paragraphs = [" ".join(sentences[i : i + 3]) for i in range(1, len(sentences), 3)]
-        text = f" date {date} {sentences[0]}\n\n" + "\n\n".join(paragraphs) + "\n"
+        # one sentence a paragraph: a sentence without a final stop never runs into the next
+        text = f" date {date} " + "\n\n".join(sentences) + "\n"
         path = top / f"{self.articles // ARTICLES_PER_FOLDER:04d}" / f"{self.articles:07d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
