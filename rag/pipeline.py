@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from rag.answer import Answer, compose
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.errors import InputError
+from rag.errors import InputError, RagError
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
@@ -30,7 +31,9 @@ class Pipeline:
     settings: Settings
     embedder: Embedder
     store: Store
+    refresh_seconds: float = REFRESH_SECONDS
     _write: threading.Lock = field(default_factory=threading.Lock)
+    _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -62,17 +65,33 @@ class Pipeline:
         return compose(question, hits, self.embedder, keyword, threshold, query, vector)
 
     def refresh(self) -> None:
-        """Pick up an ingest made by another process (e.g. another machine on a Chroma server)."""
+        """Pick up an ingest made by another process (e.g. another machine on a Chroma server).
+
+        The new index's keyword snapshot is brought up to date before readers switch to it.
+        """
         self._checked = time.monotonic()
         fresh = Store.open(self.settings)
         if fresh.last_ingest != self.store.last_ingest or fresh.model != self.store.model:
             fresh.check_model(self.embedder.name)
+            fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
             self.store = fresh
 
     def _current(self) -> Store:
-        if self.settings.chroma_url and time.monotonic() - self._checked > REFRESH_SECONDS:
+        """The index to answer from; with a Chroma server, refreshed in the background."""
+        store = self.store
+        due = time.monotonic() - self._checked > self.refresh_seconds
+        if self.settings.chroma_url and due and self._refreshing.acquire(blocking=False):
+            self._checked = time.monotonic()
+            threading.Thread(target=self._refresh_in_background, daemon=True).start()
+        return store
+
+    def _refresh_in_background(self) -> None:
+        try:
             self.refresh()
-        return self.store
+        except RagError as exc:  # e.g. the server is down: keep answering from what we have
+            print(f"warning: index refresh failed, retrying later: {exc}", file=sys.stderr)
+        finally:
+            self._refreshing.release()
 
     def _retrieve(
         self,

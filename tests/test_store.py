@@ -229,3 +229,33 @@ def test_chroma_server_instances_see_each_others_ingests(
 
     assert "jazz.txt" in {p.file for p in other_machine.store.keyword.passages}
     assert in_step(reader)
+
+
+@pytest.mark.slow
+def test_chroma_server_refresh_runs_beside_the_questions(
+    chroma_server: str, tmp_path: Path, small_corpus: Path, embedder: Embedder
+) -> None:
+    """A question asked when a refresh is due is answered at once, from the index it had."""
+    writer = Settings(index_dir=tmp_path / "writer", chroma_url=chroma_server)
+    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server)
+    jazz = small_corpus / "jazz.txt"
+    kept = jazz.read_text(encoding="utf-8")
+    jazz.unlink()
+    ingest([small_corpus], writer, embedder)
+    other_machine = Pipeline(reader, embedder, Store.open(reader), refresh_seconds=0)
+    before = other_machine.store
+    assert "jazz.txt" not in {p.file for p in before.keyword.passages}
+    jazz.write_text(kept, encoding="utf-8")
+    ingest([small_corpus], writer, embedder)
+
+    question = "Quel festival de jazz accueille des musiciens ?"
+    during = other_machine.retrieve(question)  # starts the refresh, answers from ``before``
+    deadline = time.monotonic() + 60
+    while other_machine.store is before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    after = other_machine.retrieve(question)
+
+    assert "jazz.txt" not in {hit.passage.file for hit in during}
+    assert other_machine.store is not before
+    assert after[0].passage.file == "jazz.txt"
+    assert in_step(reader)
