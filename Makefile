@@ -32,8 +32,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check rag app.py tests evals
 	$(BIN)/mypy rag app.py
 
+# about an hour on 2 cores; figures in docs/bench/ (README "Speed at scale" is copied from them)
+BENCH_SIZES ?= 1000,10000,100000
 bench: $(STAMP)
-	$(BIN)/rag bench
+	mkdir -p docs/bench
+	nice $(BIN)/rag bench --passages $(BENCH_SIZES) --plot docs/bench/scale.png --json > docs/bench/scale.json
+	$(BIN)/python -c "import json; from rag.bench import table; print(table(json.load(open('docs/bench/scale.json'))))" > docs/bench/scale.md
+	cat docs/bench/scale.md
 
 clean:
 	rm -rf $(VENV) index/chroma index/keyword evals/reports test-artifacts
