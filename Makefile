@@ -37,7 +37,7 @@ BENCH_SIZES ?= 1000,10000,100000
 bench: $(STAMP)
 	mkdir -p docs/bench
 	nice $(BIN)/rag bench --passages $(BENCH_SIZES) --plot docs/bench/scale.png --json > docs/bench/scale.json
-	$(BIN)/python -c "import json; from rag.bench import table; print(table(json.load(open('docs/bench/scale.json'))))" > docs/bench/scale.md
+	$(BIN)/python -c "import json; from rag.benchreport import table; print(table(json.load(open('docs/bench/scale.json'))))" > docs/bench/scale.md
 	cat docs/bench/scale.md
 
 clean:

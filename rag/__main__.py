@@ -189,7 +189,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from rag import bench
+    from rag import bench, benchreport
 
     if not args.passages:
         print(json.dumps(bench.run(settings, quiet=args.quiet), indent=2))
@@ -200,8 +200,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     result = bench.scale(settings, args.passages, questions, say=say)
     if args.plot:
-        bench.plot(result, args.plot)
-    print(json.dumps(result, indent=2) if args.json else bench.table(result))
+        benchreport.plot(result, args.plot)
+    print(json.dumps(result, indent=2) if args.json else benchreport.table(result))
     return 0
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench import Plan, plot, run, scale, table
+from rag.bench import Plan, run, scale
+from rag.benchreport import plot, table
 from rag.config import Settings
 from rag.evaluation import load_gold
 
