@@ -58,8 +58,8 @@ class Pipeline:
         store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)
-        keyword, threshold = store.keyword, self.settings.abstain_threshold
-        return compose(question, hits, self.embedder, keyword, threshold, query, vector)
+        threshold = self.settings.abstain_threshold
+        return compose(question, hits, self.embedder, store, threshold, query, vector)
 
     def refresh(self) -> None:
         """Pick up an ingest made by another process (e.g. another machine on a Chroma server)."""
