@@ -12,7 +12,6 @@ import pytest
 
 from rag import evaluation
 from rag.config import Settings
-from rag.ingest import ingest
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +32,12 @@ def thresholds() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pipeline]:
-    out = {}
+    out: dict[str, Pipeline] = {}
     for name, (corpus, _) in CORPORA.items():
-        settings = Settings.from_env(index_dir=tmp_path_factory.mktemp(name), chroma_url="")
-        ingest([corpus], settings)
-        out[name] = Pipeline.load(settings)
+        index = tmp_path_factory.mktemp(name)
+        settings = Settings.from_env(index_dir=index, corpus_dir=corpus, chroma_url="")
+        embedder = next(iter(out.values())).embedder if out else None  # one model for both
+        out[name] = Pipeline.load(settings, build=True, embedder=embedder)
     return out
 
 

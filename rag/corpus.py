@@ -37,7 +37,6 @@ class Article:
         return self.path.name
 
 
-
 @dataclass(frozen=True)
 class Skipped:
     path: Path

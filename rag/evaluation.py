@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from rag.bm25 import fold
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.errors import InputError
+from rag.ingest import Progress
 from rag.pipeline import Pipeline
 
 METRICS = (
@@ -106,9 +108,14 @@ def _flat(text: str) -> str:
     return " ".join(fold(text).split())
 
 
-def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
+def run_ours(
+    pipeline: Pipeline, gold: list[dict[str, Any]], progress: Progress | None = None
+) -> list[Record]:
+    """Ask every gold question; ``progress`` hears (questions done, total)."""
     records = []
-    for item in gold:
+    for done, item in enumerate(gold):
+        if progress:
+            progress(done, len(gold))
         started = time.perf_counter()
         answer = pipeline.ask(item["question"], item["history"])
         seconds = time.perf_counter() - started
@@ -133,6 +140,8 @@ def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
                 next((s.file for s in answer.sources or answer.withheld), ""),
             )
         )
+    if progress:
+        progress(len(gold), len(gold))
     return records
 
 
@@ -143,7 +152,7 @@ def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -
     """
     from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
 
-    from rag.llama import SentenceTransformerEmbedding
+    from rag.llamaindex import SentenceTransformerEmbedding
 
     documents = SimpleDirectoryReader(str(corpus), required_exts=[".txt", ".md"]).load_data()
     index = VectorStoreIndex.from_documents(
@@ -340,20 +349,20 @@ def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path
 
 
 def evaluate_cli(
-    gold_path: Path, settings: Settings, corpus: Path | None, as_json: bool, quiet: bool
+    gold_path: Path,
+    settings: Settings,
+    corpus: Path | None,
+    as_json: bool,
+    progress: Progress | None = None,
 ) -> int:
     """`rag eval`: on the current index, or on ``corpus`` indexed into a temporary folder."""
     gold = load_gold(gold_path)
     with tempfile.TemporaryDirectory() as scratch:
         if corpus is not None:
-            from rag.ingest import ingest
-
-            settings = replace(settings, index_dir=Path(scratch))
-            report_line = ingest([corpus], settings).summary()
-            if not quiet:
-                print(report_line, file=sys.stderr)
-        pipeline = Pipeline.load(settings)
-        results = by_split(run_ours(pipeline, gold))
+            settings = replace(settings, index_dir=Path(scratch), corpus_dir=corpus, chroma_url="")
+        say = None if progress is None else partial(print, file=sys.stderr, flush=True)
+        pipeline = Pipeline.load(settings, build=corpus is not None, say=say)
+        results = by_split(run_ours(pipeline, gold, progress))
     if as_json:
         brief = {
             split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()
