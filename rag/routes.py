@@ -100,8 +100,17 @@ def router(pipeline: Pipeline) -> APIRouter:
         """The model, the index counts and the last ingest."""
         return {"status": "ok", **pipeline.store.info()}
 
-    @api.api_route("/{path:path}", methods=["GET", "POST"], include_in_schema=False)
+    @api.api_route(
+        "/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False
+    )
     def unknown(path: str) -> JSONResponse:
+        """404 for an unknown endpoint, 405 for a known one asked with the wrong method."""
+        allowed = sorted(
+            m for r in api.routes if getattr(r, "path", "") == f"/{path}" for m in r.methods
+        )
+        if allowed:
+            message = f"/api/{path} takes {', '.join(allowed)}: see /docs"
+            return JSONResponse({"error": message}, 405, {"Allow": ", ".join(allowed)})
         return JSONResponse({"error": f"No endpoint /api/{path}: see /docs"}, 404)
 
     return api
