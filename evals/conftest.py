@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rag import evaluation
+from rag import evaluation, reports
 from rag.config import Settings
 from rag.pipeline import Pipeline
 
@@ -58,7 +58,7 @@ def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
         )
         for split, result in evaluation.by_split(ours, baseline).items():
             results[f"{name}/{split}"] = result
-    evaluation.write_reports(results, REPORTS)
+    reports.write_reports(results, REPORTS)
     _RESULTS.update(results)
     return results
 
@@ -73,5 +73,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _RESULTS:
         terminalreporter.write_sep("=", "answer quality per corpus and split")
         for name, result in _RESULTS.items():
-            terminalreporter.write_line(evaluation.table(result, name) + "\n")
+            terminalreporter.write_line(reports.table(result, name) + "\n")
         terminalreporter.write_line(f"reports: {REPORTS}/report.md, report.png, risk-coverage.png")

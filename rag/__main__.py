@@ -188,7 +188,7 @@ def _say(line: str) -> None:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.evaluation import evaluate_cli
+    from rag.reports import evaluate_cli
 
     with _progress(args.quiet, "question") as progress:
         return evaluate_cli(args.gold, settings, args.corpus, args.json, progress)

@@ -106,7 +106,10 @@ def router(pipeline: Pipeline) -> APIRouter:
     def unknown(path: str) -> JSONResponse:
         """404 for an unknown endpoint, 405 for a known one asked with the wrong method."""
         allowed = sorted(
-            m for r in api.routes if getattr(r, "path", "") == f"/{path}" for m in r.methods
+            m
+            for r in api.routes
+            if getattr(r, "path", "") == f"/{path}"
+            for m in getattr(r, "methods", ())
         )
         if allowed:
             message = f"/api/{path} takes {', '.join(allowed)}: see /docs"

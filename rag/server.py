@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rag import ui
@@ -76,7 +77,7 @@ def _errors(app: FastAPI) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
-    def reply(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def reply(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
         from fastapi.responses import JSONResponse
 
         return JSONResponse({"error": message}, status, headers)
