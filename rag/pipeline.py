@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from rag.answer import Answer, compose
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.errors import InputError
+from rag.errors import InputError, NoIndex
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
@@ -34,10 +35,38 @@ class Pipeline:
     _checked: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def load(cls, settings: Settings) -> Pipeline:
-        store = Store.open(settings)
+    def load(
+        cls,
+        settings: Settings,
+        build: bool = False,
+        embedder: Embedder | None = None,
+        progress: Progress | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> Pipeline:
+        """The one start-up path of every face (CLI, chat, HTTP API, bench, evaluation).
+
+        Opens the index, checks its model, loads the model once and warms it up so that the
+        first question does not pay for it. With ``build``, a missing index is first built from
+        settings.corpus_dir (``say`` hears what happens, ``progress`` the embedding). An
+        already loaded ``embedder`` is reused.
+
+        Example: Pipeline.load(Settings.from_env(), build=True).ask("Qui est Jake Sullivan ?")
+        """
+        try:
+            store = Store.open(settings)
+        except NoIndex:
+            if not build:
+                raise
+            embedder = embedder or Embedder.load(settings.embed_model)
+            if say:
+                say(f"No index in {settings.index_dir}/: ingesting {settings.corpus_dir}/ first")
+            report = ingest([settings.corpus_dir], settings, embedder, progress=progress)
+            if say:
+                say(report.summary())
+            store = Store.open(settings)
         store.check_model(settings.embed_model)  # before the slow part
-        embedder = Embedder.load(settings.embed_model)
+        embedder = embedder or Embedder.load(settings.embed_model)
+        embedder.embed_queries(["warm-up"])  # the model's weights load lazily: load them now
         return cls(settings, embedder, store)
 
     def retrieve(

@@ -241,6 +241,20 @@ class Store:
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.settings.index_dir.rglob("*") if f.is_file())
 
+    def info(self) -> dict[str, Any]:
+        """What `rag info` and GET /api/health say: counts in both indexes, model, last ingest."""
+        keyword = self.keyword
+        return {
+            "index": str(self.settings.index_dir),
+            "chroma": self.settings.chroma_url or "embedded",
+            "articles": len({p.path for p in keyword.passages}),
+            "passages_chroma": self.collection.count(),
+            "passages_keyword": len(keyword.passages),
+            "embed_model": self.model,
+            "size_bytes": self.size_on_disk(),
+            "last_ingest": self.last_ingest,
+        }
+
 
 def connect(settings: Settings) -> Any:
     """A Chroma client: embedded in ``index_dir/chroma``, or a server when RAG_CHROMA_URL is set."""
