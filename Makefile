@@ -3,20 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the one torch pin is pyproject.toml's (see there why it is exact), installed first
+TORCH := $(shell sed -n 's/^ *"\(torch[^"]*\)",$$/\1/p' pyproject.toml)
 
 .PHONY: run test lint bench ingest browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# the CPU build of torch first: a looser spec would pull a multi-GB CUDA build
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/rag ingest
-	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python app.py
+	$(BIN)/rag serve
 
 ingest: $(STAMP)
 	$(BIN)/rag ingest

@@ -1,14 +1,13 @@
 """Fit rag/calibration.json on the dev splits of both corpora: `python -m evals.calibrate`.
 
 Only `dev` questions are read; `test` questions are for `pytest evals/` to measure. Each corpus is
-indexed once into evals/.cache/ (ingest is incremental, so a re-run costs nothing) and the sentence
-vectors are kept there too, so a re-fit takes seconds. Needs scikit-learn (the `dev` extra).
+indexed once into evals/.cache/ (ingest is incremental, so a re-run costs nothing; sentence
+vectors are stored at ingest), so a re-fit takes seconds. Needs scikit-learn (the `dev` extra).
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,11 +65,7 @@ def open_corpus(name: str) -> Pipeline:
     corpus, _ = CORPORA[name]
     settings = Settings.from_env(index_dir=CACHE / name, chroma_url="")
     ingest([corpus], settings)
-    pipeline = Pipeline.load(settings)
-    vectors = CACHE / f"{name}.sentences.pkl"
-    if vectors.exists():
-        pipeline.embedder._sentences.update(pickle.loads(vectors.read_bytes()))
-    return pipeline
+    return Pipeline.load(settings)
 
 
 def examples(name: str, split: str) -> list[Example]:
@@ -81,10 +76,10 @@ def examples(name: str, split: str) -> list[Example]:
         vector = pipeline.embedder.embed_queries([query])[0]
         hits = pipeline.retrieve(query)
         terms = Terms.of(query, pipeline.store.keyword)
-        ranked = rank_sentences(item["question"], vector, hits, pipeline.embedder, terms, UNRANKED)
+        ranked = rank_sentences(
+            item["question"], vector, hits, pipeline.embedder, pipeline.store, terms, UNRANKED
+        )
         out.append(Example(name, item, item["question"], ranked, terms, pipeline))
-    vectors = CACHE / f"{name}.sentences.pkl"
-    vectors.write_bytes(pickle.dumps(dict(pipeline.embedder._sentences)))
     return out
 
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from rag import evaluation
+from rag import evaluation, reports
 from rag.config import Settings
-from rag.ingest import ingest
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +32,12 @@ def thresholds() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pipeline]:
-    out = {}
+    out: dict[str, Pipeline] = {}
     for name, (corpus, _) in CORPORA.items():
-        settings = Settings.from_env(index_dir=tmp_path_factory.mktemp(name), chroma_url="")
-        ingest([corpus], settings)
-        out[name] = Pipeline.load(settings)
+        index = tmp_path_factory.mktemp(name)
+        settings = Settings.from_env(index_dir=index, corpus_dir=corpus, chroma_url="")
+        embedder = next(iter(out.values())).embedder if out else None  # one model for both
+        out[name] = Pipeline.load(settings, build=True, embedder=embedder)
     return out
 
 
@@ -58,7 +58,7 @@ def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
         )
         for split, result in evaluation.by_split(ours, baseline).items():
             results[f"{name}/{split}"] = result
-    evaluation.write_reports(results, REPORTS)
+    reports.write_reports(results, REPORTS)
     _RESULTS.update(results)
     return results
 
@@ -73,5 +73,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _RESULTS:
         terminalreporter.write_sep("=", "answer quality per corpus and split")
         for name, result in _RESULTS.items():
-            terminalreporter.write_line(evaluation.table(result, name) + "\n")
+            terminalreporter.write_line(reports.table(result, name) + "\n")
         terminalreporter.write_line(f"reports: {REPORTS}/report.md, report.png, risk-coverage.png")

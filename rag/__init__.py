@@ -1,6 +1,11 @@
 """Question answering over a folder of French news articles, with cited sources, offline.
 
-Example:
+Example (cited passages for another app; see rag/retriever.py):
+    from rag import Retriever
+    for p in Retriever.open(index_dir="index").search("Qui est Jake Sullivan ?", k=3):
+        print(p.file, p.text)
+
+Example (answers):
     from rag import Pipeline, Settings
     pipeline = Pipeline.load(Settings.from_env())
     print(pipeline.ask("Qui est le conseiller à la sécurité nationale de Joe Biden ?").text)
@@ -20,6 +25,7 @@ from rag.errors import RagError
 from rag.ingest import IngestReport, ingest
 from rag.pipeline import Pipeline
 from rag.retrieval import Filters, Hit, retrieve
+from rag.retriever import Retriever, SearchResult
 from rag.store import Store
 
 __all__ = [
@@ -31,6 +37,8 @@ __all__ = [
     "IngestReport",
     "Pipeline",
     "RagError",
+    "Retriever",
+    "SearchResult",
     "Settings",
     "Source",
     "Store",
@@ -41,7 +49,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "HybridRetriever":
-        from rag.llama import HybridRetriever
+        from rag.llamaindex import HybridRetriever
 
         return HybridRetriever
     raise AttributeError(name)

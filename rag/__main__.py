@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, ask, retrieve, info, eval, bench.
+"""The `rag` command: ingest, ask, retrieve, info, eval, serve, bench.
 
 Progress and messages go to stderr; results (and --json) to stdout.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ EXAMPLES = {
     "retrieve": 'example: rag retrieve "sommet Biden Poutine" --k 3 --json',
     "info": "example: rag info --json",
     "eval": "example: rag eval --gold evals/gold.jsonl --json",
+    "serve": "example: rag serve --port 7860     (chat at /, API at /api, docs at /docs)",
     "bench": "example: rag bench                   (seeds/ as it is)\n"
     "         rag bench --passages 1000,10000 --plot bench.png --json",
 }
@@ -35,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `rag retrieve --json | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(
             "interrupted: the index is unchanged or will be repaired by the next `rag ingest`",
@@ -90,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         "--corpus", type=Path, help="articles to index in a temporary folder first"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    serve = command("serve", _serve, "serve the chat and the HTTP API on one port")
+    serve.add_argument("--host", help="interface to listen on (default: 127.0.0.1, or RAG_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: 7860, or RAG_PORT)")
     bench = command("bench", _bench, "time ingest and questions on seeds/ or larger archives")
     bench.add_argument(
         "--passages", type=_sizes, help="archive sizes, e.g. 1000,10000 (articles recombined)"
@@ -131,21 +140,12 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.pipeline import Pipeline
+    from rag.retriever import Retriever
 
-    hits = Pipeline.load(settings).retrieve(args.question, args.k, _filters(args))
-    rows = [
-        {
-            "rank": i,
-            "score": round(h.score, 5),
-            "file": h.passage.file,
-            "date": h.passage.date,
-            "start": h.passage.start,
-            "end": h.passage.end,
-            "text": h.passage.text,
-        }
-        for i, h in enumerate(hits, 1)
-    ]
+    results = Retriever.open(settings).search(
+        args.question, settings.top_k if args.k is None else args.k, args.date_from, args.date_to
+    )
+    rows = [{"rank": i, **r.as_dict()} for i, r in enumerate(results, 1)]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     for row in [] if args.json else rows:
@@ -159,18 +159,7 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     from rag.store import Store
 
-    store = Store.open(settings)
-    keyword = store.keyword
-    info = {
-        "index": str(settings.index_dir),
-        "chroma": settings.chroma_url or "embedded",
-        "articles": len({p.path for p in keyword.passages}),
-        "passages_chroma": store.collection.count(),
-        "passages_keyword": len(keyword.passages),
-        "embed_model": store.model,
-        "size_bytes": store.size_on_disk(),
-        "last_ingest": store.last_ingest,
-    }
+    info = Store.open(settings).info()
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -182,10 +171,34 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.evaluation import evaluate_cli
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before the first gradio import
+    from rag.pipeline import Pipeline
+    from rag.server import Server, create_app
+    from rag.ui import parse_auth
 
-    return evaluate_cli(args.gold, settings, args.corpus, args.json, args.quiet)
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    parse_auth(settings.auth)  # fail before the slow part, not after
+    say = None if args.quiet else _say
+    with _progress(args.quiet) as progress:
+        pipeline = Pipeline.load(settings, build=True, progress=progress, say=say)
+    server = Server(create_app(pipeline, settings), settings)
+    _say(
+        f"serving the chat on {server.url} and the API on {server.url}api (docs: {server.url}docs)"
+    )
+    server.run()
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.reports import evaluate_cli
+
+    with _progress(args.quiet, "question") as progress:
+        return evaluate_cli(args.gold, settings, args.corpus, args.json, progress)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -223,10 +236,10 @@ def _filters(args: argparse.Namespace) -> Any:
 
 
 class _progress:
-    """A tqdm bar on stderr fed by ingest's (done, total) callback."""
+    """A tqdm bar on stderr fed by a (done, total) callback: ingest's passages, eval's questions."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+    def __init__(self, quiet: bool, unit: str = "passage") -> None:
+        self.quiet, self.unit = quiet, unit
         self.bar: Any = None
 
     def __enter__(self) -> Any:
@@ -236,7 +249,8 @@ class _progress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
+            desc = "embedding" if self.unit == "passage" else "asking"
+            self.bar = tqdm(total=total, unit=self.unit, desc=desc, file=sys.stderr)
         self.bar.update(done - self.bar.n)
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.bm25 import KeywordIndex, fold, tokenize
-from rag.chunking import Passage, split_sentences
+from rag.chunking import MIN_SENTENCE, Passage, split_sentences
 from rag.embedding import Embedder
 from rag.retrieval import Hit
 from rag.scoring import (
@@ -29,6 +29,7 @@ from rag.scoring import (
     novelty,
     unknown_focus,
 )
+from rag.store import Store, sentence_id
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas cette information dans le corpus.",
@@ -118,7 +119,7 @@ def compose(
     question: str,
     hits: list[Hit],
     embedder: Embedder,
-    keyword: KeywordIndex,
+    store: Store,
     threshold: float,
     query: str,
     query_vector: np.ndarray,
@@ -129,8 +130,9 @@ def compose(
     embedding.
     """
     lang = language(question)
+    keyword = store.keyword
     terms = Terms.of(query, keyword)
-    ranked = rank_sentences(question, query_vector, hits, embedder, terms)
+    ranked = rank_sentences(question, query_vector, hits, embedder, store, terms)
     confidence = answer_confidence(question, ranked, keyword, terms)
     chosen = [ranked[0], *_second(question, ranked)] if ranked else []
     sources = [
@@ -158,6 +160,7 @@ def rank_sentences(
     query_vector: np.ndarray,
     hits: list[Hit],
     embedder: Embedder,
+    store: Store,
     terms: Terms,
     ranker: Logistic | None = None,
 ) -> list[Candidate]:
@@ -173,13 +176,13 @@ def rank_sentences(
         for i, (start, end) in enumerate(spans):
             text = p.text[start:end]
             key = " ".join(fold(text).split())
-            if key not in found and end - start > 20:
+            if key not in found and end - start > MIN_SENTENCE:
                 before = p.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
                 found[key] = _Sentence(hit, p.start + start, p.start + end, text, before, rank)
     if not found:
         return []
     items = list(found.values())
-    cosines = embedder.embed_sentences([s.text for s in items]) @ query_vector
+    cosines = _vectors(items, embedder, store) @ query_vector
     top_fused = max(h.score for h in hits)
     windows = np.array([terms.coverage(f"{s.before} {s.text}") for s in items])
     passages = {h.passage.id: terms.coverage(h.passage.text) for h in hits}  # once per passage
@@ -207,6 +210,15 @@ def rank_sentences(
         for s, row, logit in zip(items, rows, logits)
     ]
     return best_first(candidates)
+
+
+def _vectors(items: list[_Sentence], embedder: Embedder, store: Store) -> np.ndarray:
+    """The sentences' vectors: stored at ingest, or embedded now for an index without them."""
+    ids = [sentence_id(s.hit.passage.id, s.start - s.hit.passage.start) for s in items]
+    stored = store.sentence_vectors(ids)
+    missing = [s.text for s, i in zip(items, ids) if i not in stored]
+    fresh = iter(embedder.embed_sentences(missing)) if missing else iter(())
+    return np.array([stored[i] if i in stored else next(fresh) for i in ids], dtype=np.float32)
 
 
 def best_first(candidates: list[Candidate]) -> list[Candidate]:

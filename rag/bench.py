@@ -47,7 +47,7 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
         local = replace(settings, index_dir=Path(scratch), chroma_url="")
         first = ingest([settings.corpus_dir], local, embedder)
         again = ingest([settings.corpus_dir], local, embedder)
-        pipeline = Pipeline.load(local)
+        pipeline = Pipeline.load(local, embedder=embedder)  # the model loaded once
         rounds_s = [[_timed(pipeline, q) for q in QUESTIONS] for _ in range(rounds)]
     return {
         "model": embedder.name,

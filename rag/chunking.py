@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rag.corpus import Article
+from rag.corpus import Article, month_number
 
 TARGET_TOKENS = 170
 MAX_TOKENS = 220
+MIN_SENTENCE = 20  # characters: shorter "sentences" (datelines, "Lire aussi") are never quoted
 ABBREVIATIONS = frozenset(
     "m mm mme mmes mlle mlles mgr dr pr me st ste av apr j.-c cf etc ex p pp vol éd n° no art ch fig"
     " gal gén col cdt lt sgt adj hab min max env av.-j.-c".split()
@@ -41,14 +42,14 @@ class Passage:
 
     def metadata(self) -> dict[str, str | int]:
         """Flat metadata, as Chroma requires."""
-        year, month = (int(self.date[:4]), int(self.date[5:7])) if self.date else (0, 0)
+        ym = month_number(self.date)
         return {
             "file": self.file,
             "path": self.path,
             "date": self.date,
-            "year": year,
-            "month": month,
-            "ym": year * 100 + month,
+            "year": ym // 100,
+            "month": ym % 100,
+            "ym": ym,
             "title": self.title,
             "start": self.start,
             "end": self.end,
@@ -79,6 +80,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             cursor = match.end()
     _add_span(text, cursor, end, spans)
     return spans
+
+
+def answer_sentences(text: str) -> list[tuple[int, int]]:
+    """The spans of ``text`` an answer may quote: its sentences of more than MIN_SENTENCE chars."""
+    return [(s, e) for s, e in split_sentences(text) if e - s > MIN_SENTENCE]
 
 
 def _is_boundary(text: str, stop: int, after: int, end: int) -> bool:

@@ -14,7 +14,9 @@ from pathlib import Path
 from rag.errors import InputError
 
 SUFFIXES = (".txt", ".md")
-HEADER = re.compile(r"\A\ufeff?\s*date\s+(\d{4})-(\d{2})\b[ \t]*")
+HEADER = re.compile(r"\A\ufeff?\s*date\s+(\d{4}-\d{2})\b[ \t]*")
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"  # "YYYY-MM": article dates and date filters alike
+_MONTH = re.compile(MONTH_PATTERN)
 TITLE_CHARS = 120
 
 
@@ -33,14 +35,6 @@ class Article:
     @property
     def file(self) -> str:
         return self.path.name
-
-    @property
-    def year(self) -> int:
-        return int(self.date[:4]) if self.date else 0
-
-    @property
-    def month(self) -> int:
-        return int(self.date[5:7]) if self.date else 0
 
 
 @dataclass(frozen=True)
@@ -96,11 +90,21 @@ def parse_article(path: Path, text: str, sha: str, encoding: str = "utf-8") -> A
     """
     date, body_start = "", 0
     match = HEADER.match(text)
-    if match and 1 <= int(match.group(2)) <= 12:
-        date, body_start = f"{match.group(1)}-{match.group(2)}", match.end()
+    if match and is_month(match.group(1)):
+        date, body_start = match.group(1), match.end()
     first_line = text[body_start:].strip().split("\n", 1)[0].strip().lstrip("#").strip()
     title = first_line if len(first_line) <= TITLE_CHARS else _shorten(first_line)
     return Article(path, text, body_start, date, title or path.stem, sha, encoding)
+
+
+def is_month(text: str) -> bool:
+    """Whether ``text`` is a "YYYY-MM" date. Example: "2021-13" -> False."""
+    return bool(_MONTH.match(text))
+
+
+def month_number(date: str) -> int:
+    """A "YYYY-MM" date as a sortable number; "" (no date) is 0. Example: "2021-04" -> 202104."""
+    return int(date[:4]) * 100 + int(date[5:7]) if date else 0
 
 
 def _shorten(line: str) -> str:

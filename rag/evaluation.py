@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.bm25 import fold
 from rag.chat import rewrite
-from rag.config import Settings
 from rag.errors import InputError
+from rag.ingest import Progress
 from rag.pipeline import Pipeline
 
 METRICS = (
@@ -106,9 +104,14 @@ def _flat(text: str) -> str:
     return " ".join(fold(text).split())
 
 
-def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
+def run_ours(
+    pipeline: Pipeline, gold: list[dict[str, Any]], progress: Progress | None = None
+) -> list[Record]:
+    """Ask every gold question; ``progress`` hears (questions done, total)."""
     records = []
-    for item in gold:
+    for done, item in enumerate(gold):
+        if progress:
+            progress(done, len(gold))
         started = time.perf_counter()
         answer = pipeline.ask(item["question"], item["history"])
         seconds = time.perf_counter() - started
@@ -133,6 +136,8 @@ def run_ours(pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
                 next((s.file for s in answer.sources or answer.withheld), ""),
             )
         )
+    if progress:
+        progress(len(gold), len(gold))
     return records
 
 
@@ -143,7 +148,7 @@ def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -
     """
     from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
 
-    from rag.llama import SentenceTransformerEmbedding
+    from rag.llamaindex import SentenceTransformerEmbedding
 
     documents = SimpleDirectoryReader(str(corpus), required_exts=[".txt", ".md"]).load_data()
     index = VectorStoreIndex.from_documents(
@@ -276,94 +281,6 @@ def by_split(ours: list[Record], baseline: list[Record] | None = None) -> dict[s
     }
 
 
-def table(result: dict[str, Any], title: str = "") -> str:
-    """A Markdown table: metric, ours, baseline, then per tag (ours)."""
-    base = result.get("baseline", {})
-    lines = [f"### {title} ({result['questions']} questions)", ""] if title else []
-    lines += ["| metric | ours | stock llama-index |", "|---|---|---|"]
-    for metric in METRICS:
-        if metric in result["ours"]:
-            lines.append(f"| {metric} | {result['ours'][metric]:.3f} | {_cell(base.get(metric))} |")
-    tags = result["ours_by_tag"]
-    lines += [
-        "",
-        "| tag | n | hit@1 | answer accuracy | abstention recall |",
-        "|---|---|---|---|---|",
-    ]
-    for tag, values in tags.items():
-        n = sum(tag in r["tags"] for r in result["records"])
-        lines.append(
-            f"| {tag} | {n} | {_cell(values.get('hit@1'))} | {_cell(values.get('answer_accuracy'))} "
-            f"| {_cell(values.get('abstention_recall'))} |"
-        )
-    return "\n".join(lines)
-
-
-def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
-    """report.json, report.md, report.png (metrics per corpus/split) and risk-coverage.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / n for n in ("report.json", "report.md", "report.png", "risk-coverage.png")]
-    paths[0].write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    tables = "\n\n".join(table(result, name) for name, result in results.items())
-    paths[1].write_text(f"# Answer quality\n\n{tables}\n", encoding="utf-8")
-    names = [m for m in METRICS if m != "latency_median_s"]
-    figure, axes = plt.subplots(figsize=(11, 4))
-    width = 0.8 / len(results)
-    for n, (name, result) in enumerate(results.items()):
-        xs = [x + n * width - 0.4 for x in range(len(names))]
-        axes.bar(xs, [result["ours"].get(m, 0) for m in names], width, label=name, align="edge")
-    axes.set_xticks(list(range(len(names))), names, rotation=20, ha="right")
-    axes.set_ylim(0, 1)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(paths[2], dpi=100)
-    plt.close(figure)
-    figure, axes = plt.subplots(figsize=(6, 4.5))
-    for name, result in results.items():
-        coverage, precision = zip(*result["risk_coverage"], strict=True)
-        axes.plot(coverage, precision, label=name)
-    axes.set_xlabel("share of answerable questions answered")
-    axes.set_ylabel("precision when answering (first cited source right)")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1.02)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(paths[3], dpi=100)
-    plt.close(figure)
-    return paths
-
-
-def evaluate_cli(
-    gold_path: Path, settings: Settings, corpus: Path | None, as_json: bool, quiet: bool
-) -> int:
-    """`rag eval`: on the current index, or on ``corpus`` indexed into a temporary folder."""
-    gold = load_gold(gold_path)
-    with tempfile.TemporaryDirectory() as scratch:
-        if corpus is not None:
-            from rag.ingest import ingest
-
-            settings = replace(settings, index_dir=Path(scratch))
-            report_line = ingest([corpus], settings).summary()
-            if not quiet:
-                print(report_line, file=sys.stderr)
-        pipeline = Pipeline.load(settings)
-        results = by_split(run_ours(pipeline, gold))
-    if as_json:
-        brief = {
-            split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()
-        }
-        print(json.dumps(brief, indent=2))
-    else:
-        print("\n\n".join(table(result, split) for split, result in results.items()))
-    return 0
-
-
 def _reciprocal_rank(record: Record) -> float:
     return next(
         (1 / i for i, f in enumerate(record.retrieved[:10], 1) if f in record.gold_sources), 0.0
@@ -372,7 +289,3 @@ def _reciprocal_rank(record: Record) -> float:
 
 def _mean(values: list[bool] | list[float]) -> float | None:
     return sum(float(v) for v in values) / len(values) if values else None
-
-
-def _cell(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rag.chunking import Passage, chunk_article
+from rag.chunking import Passage, answer_sentences, chunk_article
 from rag.config import Settings
 from rag.corpus import Article, Skipped, find_files, read_article
 from rag.embedding import Embedder
 from rag.errors import IndexCorrupt, InputError, NoIndex
-from rag.store import Store
+from rag.store import Store, passage_of
 
 Progress = Callable[[int, int], None]
 
@@ -77,10 +77,14 @@ def ingest(
         all_stored = {pid for ids in stored.values() for pid in ids}
         new = [p for pid, p in wanted.items() if pid not in all_stored]
         _classify(articles, stored, in_scope, wanted, report)
-        if new:
+        # an index built before sentence vectors existed gets them for all its passages, once
+        backfill = [] if store.has_sentences else _stored_passages(store, stale)
+        if new or backfill:
             embedder = embedder or Embedder.load(settings.embed_model, settings.device)
             batch = settings.batch_size or embedder.batch_size
             _embed_and_store(new, store, embedder, batch, progress)
+            _embed_sentences(backfill, store, embedder, batch)
+            store.mark_sentences()
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or not _snapshot_holds(store, final):
             store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat())
@@ -160,8 +164,26 @@ def _embed_and_store(
     for start in range(0, len(new), batch):
         chunk = new[start : start + batch]
         store.upsert(chunk, embedder.embed_passages([p.text for p in chunk], batch).tolist())
+        _embed_sentences(chunk, store, embedder, batch)
         if progress:
             progress(start + len(chunk), len(new))
+
+
+def _embed_sentences(passages: list[Passage], store: Store, embedder: Embedder, batch: int) -> None:
+    """Embed the sentences of ``passages`` now, so that answers only look their vectors up."""
+    for start in range(0, len(passages), batch):
+        chunk = passages[start : start + batch]
+        spans = [answer_sentences(p.text) for p in chunk]
+        texts = [p.text[s:e] for p, own in zip(chunk, spans) for s, e in own]
+        store.upsert_sentences(chunk, spans, embedder.embed_passages(texts, batch).tolist())
+
+
+def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:
+    return [
+        passage_of(pid, meta, text)
+        for pid, meta, text in store.records(documents=True)
+        if pid not in exclude
+    ]
 
 
 @contextmanager

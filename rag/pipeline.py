@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rag.answer import Answer, compose
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.errors import InputError, RagError
+from rag.errors import InputError, NoIndex, RagError
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
@@ -37,10 +38,38 @@ class Pipeline:
     _checked: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def load(cls, settings: Settings) -> Pipeline:
-        store = Store.open(settings)
+    def load(
+        cls,
+        settings: Settings,
+        build: bool = False,
+        embedder: Embedder | None = None,
+        progress: Progress | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> Pipeline:
+        """The one start-up path of every face (CLI, chat, HTTP API, bench, evaluation).
+
+        Opens the index, checks its model, loads the model once and warms it up so that the
+        first question does not pay for it. With ``build``, a missing index is first built from
+        settings.corpus_dir (``say`` hears what happens, ``progress`` the embedding). An
+        already loaded ``embedder`` is reused.
+
+        Example: Pipeline.load(Settings.from_env(), build=True).ask("Qui est Jake Sullivan ?")
+        """
+        try:
+            store = Store.open(settings)
+        except NoIndex:
+            if not build:
+                raise
+            embedder = embedder or Embedder.load(settings.embed_model, settings.device)
+            if say:
+                say(f"No index in {settings.index_dir}/: ingesting {settings.corpus_dir}/ first")
+            report = ingest([settings.corpus_dir], settings, embedder, progress=progress)
+            if say:
+                say(report.summary())
+            store = Store.open(settings)
         store.check_model(settings.embed_model)  # before the slow part
-        embedder = Embedder.load(settings.embed_model, settings.device)
+        embedder = embedder or Embedder.load(settings.embed_model, settings.device)
+        embedder.embed_queries(["warm-up"])  # the model's weights load lazily: load them now
         return cls(settings, embedder, store)
 
     def retrieve(
@@ -61,8 +90,8 @@ class Pipeline:
         store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)
-        keyword, threshold = store.keyword, self.settings.abstain_threshold
-        return compose(question, hits, self.embedder, keyword, threshold, query, vector)
+        threshold = self.settings.abstain_threshold
+        return compose(question, hits, self.embedder, store, threshold, query, vector)
 
     def refresh(self) -> None:
         """Pick up an ingest made by another process (e.g. another machine on a Chroma server).

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rag.chunking import Passage
+from rag.corpus import is_month, month_number
 from rag.embedding import Embedder
 from rag.errors import InputError
 from rag.store import Store
 
 RRF_K = 60
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
@@ -27,25 +26,25 @@ class Filters:
 
     def __post_init__(self) -> None:
         for value in (self.date_from, self.date_to):
-            if value and not _MONTH.match(value):
+            if value and not is_month(value):
                 raise InputError(f"Date {value!r} is not YYYY-MM: write e.g. 2021-04")
 
     def where(self) -> dict[str, Any] | None:
         """The same filter as a Chroma ``where`` clause."""
         clauses: list[dict[str, Any]] = []
         if self.date_from:
-            clauses.append({"ym": {"$gte": _ym(self.date_from)}})
+            clauses.append({"ym": {"$gte": month_number(self.date_from)}})
         if self.date_to:
-            clauses.append({"ym": {"$lte": _ym(self.date_to)}})
+            clauses.append({"ym": {"$lte": month_number(self.date_to)}})
         if self.files:
             clauses.append({"file": {"$in": list(self.files)}})
         return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def allows(self, passage: Passage) -> bool:
-        ym = _ym(passage.date) if passage.date else 0
+        ym = month_number(passage.date)
         return (
-            (not self.date_from or ym >= _ym(self.date_from))
-            and (not self.date_to or (0 < ym <= _ym(self.date_to)))
+            (not self.date_from or ym >= month_number(self.date_from))
+            and (not self.date_to or (0 < ym <= month_number(self.date_to)))
             and (not self.files or passage.file in self.files)
         )
 
@@ -92,7 +91,3 @@ def retrieve(
     cosine = dict(dense)
     best = sorted(fused, key=lambda i: -fused[i])[:k]
     return [Hit(snapshot.passages[i], fused[i], cosine.get(i, 0.0), float(bm25[i])) for i in best]
-
-
-def _ym(date: str) -> int:
-    return int(date[:4]) * 100 + int(date[5:7])

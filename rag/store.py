@@ -22,7 +22,13 @@ from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, ModelMismatch, NoIndex
 
 NEXT = "-next"
+SENTENCES = "-sentences"  # beside each passage collection: the vectors of its sentences
 STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects
+
+
+def sentence_id(passage_id: str, start: int) -> str:
+    """The id of the sentence starting at ``start`` in the passage's text."""
+    return f"{passage_id}@{start}"
 
 
 class Store:
@@ -33,6 +39,7 @@ class Store:
         self.client = client
         self.collection = collection
         self._keyword: KeywordIndex | None = None
+        self._sentences: Any = None
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -51,13 +58,16 @@ class Store:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         client = connect(settings)
         live = _finish_swap(client, settings.collection)
-        _drop(client, settings.collection + NEXT)  # left by an interrupted rebuild
+        for leftover in (NEXT, NEXT + SENTENCES):  # left by an interrupted rebuild
+            _drop(client, settings.collection + leftover)
         if live is not None and not fresh:
             store = cls(settings, client, live)
             store.check_model(model)
         else:
             name = settings.collection + (NEXT if live is not None else "")
+            _drop(client, name + SENTENCES)  # orphaned vectors of a collection gone
             store = cls(settings, client, _new(client, name))
+            store.mark_sentences()
         meta = store.collection.metadata or {}
         store.collection.modify(metadata={**meta, "embed_model": model})
         return store
@@ -106,6 +116,47 @@ class Store:
         page = self.client.get_max_batch_size()
         for i in range(0, len(ids), page):
             self.collection.delete(ids=ids[i : i + page])
+            self.sentences.delete(where={"passage": {"$in": ids[i : i + page]}})
+
+    @property
+    def sentences(self) -> Any:
+        """The collection of sentence vectors, computed at ingest so answers need not embed."""
+        if self._sentences is None:
+            self._sentences = _new(self.client, self.collection.name + SENTENCES)
+        return self._sentences
+
+    @property
+    def has_sentences(self) -> bool:
+        """Were sentence vectors stored for every passage (indexes built before them were not)?"""
+        return bool((self.collection.metadata or {}).get("sentence_vectors"))
+
+    def upsert_sentences(
+        self, passages: list[Passage], spans: list[list[tuple[int, int]]], vectors: Any
+    ) -> None:
+        """Store the vectors of each passage's sentences (``spans`` index the passage's text)."""
+        ids, metadatas = [], []
+        for p, own in zip(passages, spans):
+            meta = p.metadata()
+            for start, _ in own:
+                ids.append(sentence_id(p.id, start))
+                metadatas.append({"passage": p.id, "file": meta["file"], "ym": meta["ym"]})
+        page = self.client.get_max_batch_size()
+        for i in range(0, len(ids), page):
+            self.sentences.upsert(
+                ids=ids[i : i + page],
+                embeddings=vectors[i : i + page],
+                metadatas=metadatas[i : i + page],
+            )
+
+    def mark_sentences(self) -> None:
+        self.collection.modify(metadata={**(self.collection.metadata or {}), "sentence_vectors": 1})
+
+    def sentence_vectors(self, ids: list[str]) -> dict[str, Any]:
+        """Stored vectors of the sentences ``ids`` (those the index lacks are left out)."""
+        if not ids or not self.has_sentences:
+            return {}
+        got = _wrap(lambda: self.sentences.get(ids=ids, include=["embeddings"]))
+        return dict(zip(got["ids"], got["embeddings"]))
 
     def publish(self, exclude: set[str], stamp: str) -> None:
         """Rebuild the keyword snapshot from Chroma (less ``exclude``) and make it current."""
@@ -129,7 +180,7 @@ class Store:
 
     def _from_chroma(self, exclude: Container[str] = ()) -> KeywordIndex:
         passages = [
-            _passage(pid, meta, text)
+            passage_of(pid, meta, text)
             for pid, meta, text in self.records(documents=True)
             if pid not in exclude
         ]
@@ -141,8 +192,10 @@ class Store:
         if not self.collection.name.endswith(NEXT):
             return
         self.collection.modify(metadata={**(self.collection.metadata or {}), "complete": 1})
+        _drop(self.client, self.settings.collection + SENTENCES)
         _drop(self.client, self.settings.collection)
         self.collection = _finish_swap(self.client, self.settings.collection)
+        self._sentences = None
 
     @property
     def keyword(self) -> KeywordIndex:
@@ -187,6 +240,20 @@ class Store:
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.settings.index_dir.rglob("*") if f.is_file())
+
+    def info(self) -> dict[str, Any]:
+        """What `rag info` and GET /api/health say: counts in both indexes, model, last ingest."""
+        keyword = self.keyword
+        return {
+            "index": str(self.settings.index_dir),
+            "chroma": self.settings.chroma_url or "embedded",
+            "articles": len({p.path for p in keyword.passages}),
+            "passages_chroma": self.collection.count(),
+            "passages_keyword": len(keyword.passages),
+            "embed_model": self.model,
+            "size_bytes": self.size_on_disk(),
+            "last_ingest": self.last_ingest,
+        }
 
 
 def connect(settings: Settings) -> Any:
@@ -238,12 +305,16 @@ def _finish_swap(client: Any, name: str) -> Any | None:
     """The live collection; completes a rebuild that stopped between its last two steps."""
     live, fresh = _get(client, name), _get(client, name + NEXT)
     if live is None and fresh is not None and (fresh.metadata or {}).get("complete"):
+        sentences = _get(client, name + NEXT + SENTENCES)
+        if sentences is not None:
+            _drop(client, name + SENTENCES)
+            sentences.modify(name=name + SENTENCES)
         fresh.modify(name=name)
         return _get(client, name)
     return live
 
 
-def _passage(pid: str, meta: dict[str, Any], text: str) -> Passage:
+def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
     return Passage(
         id=pid,
         text=text,

@@ -1,15 +1,14 @@
-"""Shared fixtures: a real index of a copy of seeds/ and the real app served on 127.0.0.1."""
+"""Shared fixtures: a real index of a copy of seeds/ and the real server (`rag serve`'s app:
+HTTP API and chat) on 127.0.0.1."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +17,7 @@ from rag.config import Settings
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
+    from rag.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -34,15 +34,15 @@ def unused_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
-def app_module() -> ModuleType:
-    """app.py, imported from the repository root (it is a script, not part of the package)."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as main() does, before gradio loads
-    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+AUTH = ("lectrice", "motdepasse")
+
+
+def _serve(pipeline: Pipeline, settings: Settings) -> Server:
+    """The app `rag serve` serves, started in a background thread on settings.port."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as `rag serve` does, before gradio loads
+    from rag.server import Server, create_app
+
+    return Server(create_app(pipeline, settings), settings).start()
 
 
 @pytest.fixture(scope="session")
@@ -66,16 +66,26 @@ def app_pipeline(app_settings: Settings) -> Pipeline:
 
 
 @pytest.fixture(scope="session")
-def app_url(
-    app_module: ModuleType, app_settings: Settings, app_pipeline: Pipeline
-) -> Iterator[str]:
-    """The real app, launched as main() launches it, on a free loopback port."""
-    demo = app_module.build_app(app_pipeline, app_settings)
-    app_module.launch(demo, app_settings, prevent_thread_lock=True, quiet=True)
+def app_url(app_settings: Settings, app_pipeline: Pipeline) -> Iterator[str]:
+    """The real server, built as `rag serve` builds it, on a free loopback port."""
+    server = _serve(app_pipeline, app_settings)
     try:
-        yield f"http://127.0.0.1:{app_settings.port}/"
+        yield server.url
     finally:
-        demo.close()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_server(
+    app_settings: Settings, app_pipeline: Pipeline
+) -> Iterator[tuple[str, tuple[str, str]]]:
+    """(url, (user, password)) of the same server with RAG_AUTH set."""
+    settings = replace(app_settings, auth=":".join(AUTH), port=free_port())
+    server = _serve(app_pipeline, settings)
+    try:
+        yield server.url, AUTH
+    finally:
+        server.stop()
 
 
 # --- core pipeline tests: one model and one read-only index of the seeds per session ----------

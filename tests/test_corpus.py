@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import Article, Skipped, find_files, read_article
+from rag.corpus import Article, Skipped, find_files, is_month, month_number, read_article
 from rag.errors import InputError
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -28,7 +28,7 @@ def test_seed_header_gives_date_title_and_text_after_it() -> None:
     article = read(SEEDS / "003_b5fe129bdbb88210.txt")
 
     assert article.date == "2021-12"
-    assert (article.year, article.month) == (2021, 12)
+    assert month_number(article.date) == 202112
     assert article.title == "Crise en Ukraine : Biden va proposer à Poutine une «voie diplomatique»"
     assert article.text[article.body_start :].startswith("Crise en Ukraine")
     assert "date 2021-12" not in article.text[article.body_start :]
@@ -52,7 +52,7 @@ def test_file_without_header_has_no_date_and_is_accepted(tmp_path: Path) -> None
     article = read(path)
 
     assert article.date == ""
-    assert (article.year, article.month) == (0, 0)
+    assert month_number(article.date) == 0
     assert article.body_start == 0
     assert article.title == "Une note sans date"
 
@@ -158,3 +158,9 @@ def test_find_files_takes_an_explicit_file_as_given_and_once(tmp_path: Path) -> 
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file or folder"):
         find_files([tmp_path / "absent"])
+
+
+@pytest.mark.parametrize("text", ["2021-00", "2021-13", "21-04", "2021-4", "2021-04-01", ""])
+def test_only_yyyy_mm_is_a_month(text: str) -> None:
+    assert not is_month(text)
+    assert is_month("2021-04")

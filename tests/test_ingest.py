@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import chunk_article
+from rag.chunking import answer_sentences, chunk_article
 from rag.config import PACKAGED_MINILM, Settings
 from rag.corpus import Article, read_article
 from rag.embedding import Embedder
@@ -17,7 +17,7 @@ from rag.errors import InputError, ModelMismatch
 from rag.ingest import IngestReport, ingest
 from rag.pipeline import Pipeline
 from rag.retrieval import retrieve
-from rag.store import Store
+from rag.store import SENTENCES, Store, sentence_id
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 JAZZ_NEW = (
@@ -226,7 +226,10 @@ def test_rebuild_gives_the_same_passages(
     assert chroma_ids(settings) == keyword_ids(settings) == ids
     store = Store.open(settings)
     assert store.collection.name == settings.collection
-    assert {c.name for c in store.client.list_collections()} == {settings.collection}
+    assert {c.name for c in store.client.list_collections()} == {
+        settings.collection,
+        settings.collection + SENTENCES,
+    }
 
 
 def _ingest_two_folders(
@@ -313,3 +316,50 @@ def test_rebuild_with_another_model_switches_the_index(
         Pipeline.load(settings)
     answer = Pipeline.load(minilm).ask("Où aura lieu le sommet entre Biden et Poutine ?")
     assert answer.sources and answer.sources[0].file == "geneve.txt"
+
+
+def stored_sentences(settings: Settings) -> dict[str, list[float]]:
+    """Every passage's quotable sentences, by id, and the vectors the index stores for them."""
+    store = Store.open(settings)
+    ids = [
+        sentence_id(p.id, start)
+        for p in store.keyword.passages
+        for start, _ in answer_sentences(p.text)
+    ]
+    return store.sentence_vectors(ids)
+
+
+def test_sentence_vectors_are_stored_at_ingest_and_follow_their_passages(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    store = Store.open(settings)
+    passage = next(p for p in store.keyword.passages if p.file == "taiga.txt")
+    start, end = answer_sentences(passage.text)[0]
+
+    vectors = stored_sentences(settings)
+    count = store.sentences.count()
+    (small_corpus / "taiga.txt").unlink()
+    ingest([small_corpus], settings, embedder)
+
+    expected = embedder.embed_passages([passage.text[start:end]])[0]
+    assert vectors[sentence_id(passage.id, start)] == pytest.approx(expected, abs=1e-5)
+    assert len(vectors) == count
+    assert len(stored_sentences(settings)) == Store.open(settings).sentences.count() < count
+
+
+def test_an_index_without_sentence_vectors_gets_them_at_the_next_ingest(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    count = len(stored_sentences(settings))
+    old = Store.open(settings)  # as built before sentence vectors existed
+    old.client.delete_collection(old.sentences.name)
+    meta = {k: v for k, v in (old.collection.metadata or {}).items() if k != "sentence_vectors"}
+    old.collection.modify(metadata=meta)
+    assert stored_sentences(settings) == {}
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.embedded == 0
+    assert len(stored_sentences(settings)) == count > 0

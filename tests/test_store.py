@@ -17,7 +17,7 @@ from rag.embedding import Embedder
 from rag.errors import ConfigError, IndexCorrupt, NoIndex
 from rag.ingest import ingest
 from rag.pipeline import Pipeline
-from rag.store import NEXT, Store
+from rag.store import NEXT, SENTENCES, Store
 
 CHROMA = Path(sys.executable).parent / "chroma"
 
@@ -134,7 +134,10 @@ def test_rebuild_interrupted_after_dropping_the_old_collection_is_finished(
 
     assert store.collection.name == indexed.collection
     assert set(store.collection.get(include=[])["ids"]) == ids
-    assert {c.name for c in store.client.list_collections()} == {indexed.collection}
+    assert {c.name for c in store.client.list_collections()} == {
+        indexed.collection,
+        indexed.collection + SENTENCES,
+    }
 
 
 def test_unfinished_rebuild_leaves_the_old_index_in_use(
@@ -146,7 +149,7 @@ def test_unfinished_rebuild_leaves_the_old_index_in_use(
     assert Store.open(indexed).collection.count() == count
     ingest([small_corpus], indexed, embedder)
     names = {c.name for c in Store.open(indexed).client.list_collections()}
-    assert names == {indexed.collection}
+    assert names == {indexed.collection, indexed.collection + SENTENCES}
     assert in_step(indexed)
 
 

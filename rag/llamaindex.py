@@ -5,7 +5,7 @@ Importing this module imports llama-index; the rest of ``rag`` does not need it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
@@ -13,30 +13,35 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import PrivateAttr
 
 from rag.embedding import Embedder
-from rag.retrieval import Filters, retrieve
-from rag.store import Store
+from rag.retrieval import Filters
+
+if TYPE_CHECKING:
+    from rag.retriever import Retriever
 
 
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 retrieval as a llama-index retriever.
 
-    Example: HybridRetriever(store, embedder, k=3).retrieve("Qui est Jake Sullivan ?")
+    Example: Retriever.open().as_llama_index(k=3).retrieve("Qui est Jake Sullivan ?")
     """
 
     def __init__(
-        self, store: Store, embedder: Embedder, k: int = 5, filters: Filters = Filters(), **kw: Any
+        self, retriever: Retriever, k: int = 5, filters: Filters = Filters(), **kw: Any
     ) -> None:
         super().__init__(**kw)
-        self.store, self.embedder, self.k, self.filters = store, embedder, k, filters
+        self.retriever, self.k, self.filters = retriever, k, filters
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = retrieve(query_bundle.query_str, self.store, self.embedder, self.k, self.filters)
+        f = self.filters
+        results = self.retriever.search(
+            query_bundle.query_str, self.k, f.date_from, f.date_to, f.files
+        )
         return [
             NodeWithScore(
-                node=TextNode(id_=h.passage.id, text=h.passage.text, metadata=h.passage.metadata()),
-                score=h.score,
+                node=TextNode(id_=r.passage.id, text=r.text, metadata=r.passage.metadata()),
+                score=r.score,
             )
-            for h in hits
+            for r in results
         ]
 
 

@@ -1,0 +1,135 @@
+"""The JSON API under /api: request limits, the endpoints, and their answers.
+
+Mounted by rag/server.py; the request models give the OpenAPI schema at /openapi.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rag.corpus import MONTH_PATTERN
+from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
+from rag.retrieval import Filters
+from rag.retriever import SearchResult
+from rag.ui import stream_prefixes
+
+MAX_K = 50
+MAX_FILES = 1000
+MAX_HISTORY = 50
+Month = str  # "YYYY-MM" or "" (no limit)
+Turn = Annotated[str, Field(max_length=MAX_QUESTION_CHARS)]
+
+
+class Search(BaseModel):
+    """A question and where to look; ``k`` defaults to RAG_TOP_K."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    k: int | None = Field(None, ge=1, le=MAX_K)
+    date_from: Month = Field("", pattern=f"{MONTH_PATTERN}|^$", examples=["2021-04"])
+    date_to: Month = Field("", pattern=f"{MONTH_PATTERN}|^$", examples=["2021-12"])
+    files: list[str] = Field([], max_length=MAX_FILES)
+
+    @model_validator(mode="after")
+    def _range(self) -> Search:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"date_from {self.date_from} is after date_to {self.date_to}")
+        return self
+
+    def filters(self) -> Filters:
+        return Filters(self.date_from, self.date_to, tuple(self.files))
+
+
+class Ask(Search):
+    """A chat turn: ``history`` holds the previous questions, oldest first."""
+
+    history: list[Turn] = Field([], max_length=MAX_HISTORY)
+    stream: bool = Field(False, description="server-sent events: delta events, then answer")
+
+
+class Passages(BaseModel):
+    passages: list[dict[str, Any]]
+
+
+class AnswerOut(BaseModel):
+    """The object `rag ask --json` prints."""
+
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float
+    sources: list[dict[str, Any]]
+
+
+def router(pipeline: Pipeline) -> APIRouter:
+    """The endpoints, answering from ``pipeline``."""
+    api = APIRouter()
+
+    @api.post("/retrieve", response_model=Passages)
+    def retrieve(body: Search) -> dict[str, Any]:
+        """The passages retrieved for a question (hybrid dense + BM25), best first."""
+        hits = pipeline.retrieve(body.question, body.k, body.filters())
+        return {"passages": [SearchResult.from_hit(h).as_dict() for h in hits]}
+
+    @api.post("/ask", response_model=AnswerOut)
+    def ask(body: Ask) -> Any:
+        """A cited answer, or an abstention; ``stream: true`` sends it as server-sent events."""
+        answer = pipeline.ask(body.question, body.history, body.k, body.filters())
+        if not body.stream:
+            return answer.as_dict()
+        events = _events(answer.text, answer.as_dict())
+        return StreamingResponse(events, media_type="text/event-stream")
+
+    @api.get("/articles")
+    def articles() -> dict[str, Any]:
+        """The indexed articles: file, date, title and number of passages."""
+        rows = pipeline.articles()
+        return {
+            "articles": [{k: r[k] for k in ("file", "date", "title", "passages")} for r in rows]
+        }
+
+    @api.get("/health")
+    def health() -> dict[str, Any]:
+        """The model, the index counts and the last ingest."""
+        return {"status": "ok", **pipeline.store.info()}
+
+    @api.api_route(
+        "/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False
+    )
+    def unknown(path: str) -> JSONResponse:
+        """404 for an unknown endpoint, 405 for a known one asked with the wrong method."""
+        allowed = sorted(
+            m
+            for r in api.routes
+            if getattr(r, "path", "") == f"/{path}"
+            for m in getattr(r, "methods", ())
+        )
+        if allowed:
+            message = f"/api/{path} takes {', '.join(allowed)}: see /docs"
+            return JSONResponse({"error": message}, 405, {"Allow": ", ".join(allowed)})
+        return JSONResponse({"error": f"No endpoint /api/{path}: see /docs"}, 404)
+
+    return api
+
+
+def _events(text: str, final: dict[str, object]) -> Iterator[str]:
+    """The answer as server-sent events: ``delta`` pieces of text, then the whole ``answer``.
+
+    Example: "a b" -> 'event: delta\\ndata: {"text": "a"}' ... 'event: answer\\ndata: {...}'
+    """
+    sent = ""
+    for prefix in stream_prefixes(text):
+        yield _event("delta", {"text": prefix[len(sent) :]})
+        sent = prefix
+    yield _event("answer", final)
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
