@@ -57,7 +57,7 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
         "ingest_again_s": round(again.seconds, 3),
         "ingest_again_embedded": again.embedded,
         "ingest_again_ratio": round(again.seconds / first.seconds, 3),
-        # first round: new sentences get embedded; later rounds reuse the sentence cache
+        # first round: questions never asked before; later rounds: the same questions again
         "ask_first_round_median_s": round(statistics.median(rounds_s[0]), 3),
         "ask_repeat_median_s": round(statistics.median(sum(rounds_s[1:], [])), 3),
         "ask_max_s": round(max(sum(rounds_s, [])), 3),

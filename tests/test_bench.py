@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench import Plan, run, scale
+from rag.bench import QUESTIONS, Plan, run, scale
 from rag.benchreport import plot, table
 from rag.config import Settings
 from rag.evaluation import load_gold
@@ -21,7 +21,8 @@ def test_reingest_without_change_is_free(tmp_path: Path) -> None:
     assert result["ingest_first_passages"] > 0
     assert result["ingest_again_embedded"] == 0
     assert result["ingest_again_ratio"] < 0.10, result
-    assert result["ask_repeat_median_s"] <= result["ask_first_round_median_s"], result
+    assert result["questions_timed"] == 2 * len(QUESTIONS)
+    assert 0 < result["ask_first_round_median_s"] <= result["ask_max_s"]
 
 
 @pytest.mark.slow
