@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check rag app.py tests evals
 	$(BIN)/mypy rag app.py
 
-# about an hour on 2 cores; figures in docs/bench/ (README "Speed at scale" is copied from them)
+# about 25 min on 2 cores; figures in docs/bench/ (README "Speed at scale" is copied from them)
 BENCH_SIZES ?= 1000,10000,100000
 bench: $(STAMP)
 	mkdir -p docs/bench

@@ -70,6 +70,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         for key in keys:
             ax.plot(sizes, [row[key] for row in rows], marker="o", label=key)
         ax.set(xscale="log", xlabel="passages", title=title)
+        if title.startswith("latency"):  # from tens of ms to tens of seconds
+            ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.suptitle(f"rag bench: {result['model']} on {result['device']}")
     fig.tight_layout()
