@@ -163,7 +163,8 @@ def _embed_and_store(
 ) -> None:
     for start in range(0, len(new), batch):
         chunk = new[start : start + batch]
-        store.upsert(chunk, embedder.embed_passages([p.text for p in chunk], batch).tolist())
+        vectors = embedder.embed_passages([p.text for p in chunk], batch, background=True)
+        store.upsert(chunk, vectors.tolist())
         _embed_sentences(chunk, store, embedder, batch)
         if progress:
             progress(start + len(chunk), len(new))
@@ -175,7 +176,8 @@ def _embed_sentences(passages: list[Passage], store: Store, embedder: Embedder, 
         chunk = passages[start : start + batch]
         spans = [answer_sentences(p.text) for p in chunk]
         texts = [p.text[s:e] for p, own in zip(chunk, spans) for s, e in own]
-        store.upsert_sentences(chunk, spans, embedder.embed_passages(texts, batch).tolist())
+        vectors = embedder.embed_passages(texts, batch, background=True)
+        store.upsert_sentences(chunk, spans, vectors.tolist())
 
 
 def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from rag.store import Store
 
 MAX_QUESTION_CHARS = 2000
 REFRESH_SECONDS = 30  # with a Chroma server: how often to look for other machines' ingests
+INGEST_NICENESS = 10  # added to the ingest thread's nice value: questions come first
 
 
 @dataclass
@@ -136,9 +138,12 @@ class Pipeline:
     def ingest(
         self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        """Ingest, then switch readers to the new index; until then they use the old one."""
+        """Ingest, then switch readers to the new index; until then they use the old one.
+
+        The work runs in a thread of lower CPU priority, its encoder calls after questions'.
+        """
         with self._write:
-            report = ingest(paths, self.settings, self.embedder, rebuild, progress)
+            report = _niced(lambda: ingest(paths, self.settings, self.embedder, rebuild, progress))
             self.store = Store.open(self.settings)
         return report
 
@@ -152,6 +157,32 @@ class Pipeline:
             )
             row["passages"] += 1
         return sorted(rows.values(), key=lambda r: (r["file"], r["path"]))
+
+
+def _niced(work: Callable[[], IngestReport]) -> IngestReport:
+    """``work()`` in a thread of lower CPU priority (Linux threads have their own nice value)."""
+    result: list[IngestReport] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            me = threading.get_native_id()
+            os.setpriority(
+                os.PRIO_PROCESS, me, os.getpriority(os.PRIO_PROCESS, me) + INGEST_NICENESS
+            )
+        except (OSError, AttributeError):  # not permitted, or not Linux: run at normal priority
+            pass
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="rag-ingest", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def _check(question: str) -> str:
