@@ -21,9 +21,11 @@ from rag.errors import InputError, NoIndex, RagError
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
+from rag.watch import forget_embedded, published
 
 MAX_QUESTION_CHARS = 2000
 REFRESH_SECONDS = 30  # with a Chroma server: how often to look for other machines' ingests
+CHECK_SECONDS = 1.0  # embedded: how often to look for another process's ingest (a file read)
 INGEST_NICENESS = 10  # added to the ingest thread's nice value: questions come first
 
 
@@ -38,6 +40,10 @@ class Pipeline:
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
+    _published: str = ""  # the keyword snapshot this process last saw (rag/watch.py)
+
+    def __post_init__(self) -> None:
+        self._published = published(self.settings)
 
     @classmethod
     def load(
@@ -100,18 +106,36 @@ class Pipeline:
 
         The new index's keyword snapshot is brought up to date before readers switch to it.
         """
-        self._checked = time.monotonic()
-        fresh = Store.open(self.settings)
-        if fresh.last_ingest != self.store.last_ingest or fresh.model != self.store.model:
-            fresh.check_model(self.embedder.name)
-            fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
-            self.store = fresh
+        with self._write:  # this process's own ingest is not news: wait until it is done
+            self._checked = time.monotonic()
+            now = published(self.settings)
+            moved = now != self._published
+            if moved:
+                forget_embedded(self.settings)
+            fresh = Store.open(self.settings)
+            if moved or (fresh.last_ingest, fresh.model) != (
+                self.store.last_ingest,
+                self.store.model,
+            ):
+                fresh.check_model(self.embedder.name)
+                fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
+                self.store = fresh
+            self._published = now
 
     def _current(self) -> Store:
-        """The index to answer from; with a Chroma server, refreshed in the background."""
+        """The index to answer from, refreshed in the background after another process's ingest.
+
+        Embedded: checked every CHECK_SECONDS (one small file read); with a Chroma server,
+        where other machines' ingests leave no local trace, every ``refresh_seconds``.
+        """
         store = self.store
-        due = time.monotonic() - self._checked > self.refresh_seconds
-        if self.settings.chroma_url and due and self._refreshing.acquire(blocking=False):
+        since = time.monotonic() - self._checked
+        if self.settings.chroma_url:
+            due = since > self.refresh_seconds
+        else:
+            due = since > CHECK_SECONDS and published(self.settings) != self._published
+            self._checked = time.monotonic() if since > CHECK_SECONDS else self._checked
+        if due and self._refreshing.acquire(blocking=False):
             self._checked = time.monotonic()
             threading.Thread(target=self._refresh_in_background, daemon=True).start()
         return store
@@ -143,8 +167,11 @@ class Pipeline:
         The work runs in a thread of lower CPU priority, its encoder calls after questions'.
         """
         with self._write:
+            if published(self.settings) != self._published:  # another process ingested
+                forget_embedded(self.settings)
             report = _niced(lambda: ingest(paths, self.settings, self.embedder, rebuild, progress))
             self.store = Store.open(self.settings)
+            self._published = published(self.settings)
         return report
 
     def articles(self) -> list[dict[str, Any]]:
