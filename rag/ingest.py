@@ -34,6 +34,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bad_dates: list[str] = field(default_factory=list)  # indexed without their malformed date
     passages: int = 0
     embedded: int = 0
     seconds: float = 0.0
@@ -45,6 +46,7 @@ class IngestReport:
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
             f"unchanged {len(self.unchanged)}, skipped {len(self.skipped)}"
             + (f" ({skipped})" if skipped else "")
+            + (f", skipped-date {len(self.bad_dates)}" if self.bad_dates else "")
             + f"; {self.passages} passages in the index, {self.embedded} embedded, {self.seconds:.1f} s"
         )
 
@@ -65,7 +67,7 @@ def ingest(
     report = IngestReport()
     if rebuild:  # re-embed every article of the index, not only those under ``paths``
         paths = [*paths, *_indexed_files(settings)]
-    files = find_files(paths)
+    files = find_files(paths, report.skipped)
     articles = _read_all(files, report)
     wanted = {p.id: p for a in articles for p in chunk_article(a)}
     roots = [p.resolve() for p in paths]
@@ -106,6 +108,12 @@ def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
             continue
         if result.encoding != "utf-8":
             report.warnings.append(f"{path.name}: not valid UTF-8, read as Latin-1")
+        if result.bad_date:
+            report.bad_dates.append(result.file)
+            report.warnings.append(
+                f"{path.name}: date {result.bad_date} is not a month (use YYYY-MM): "
+                "indexed without a date"
+            )
         articles.append(result)
     return articles
 

@@ -255,3 +255,27 @@ def test_eval_shows_progress_on_stderr(work: Path, index: Path) -> None:
     assert "dev" in json.loads(run.out)
     quiet = rag("eval", "--gold", str(gold), "--json", "-q", "--index", str(index), cwd=work)
     assert quiet.code == 0 and quiet.err == ""
+
+
+def test_an_unreadable_subfolder_is_reported(work: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "prive").mkdir(parents=True)
+    (corpus / "a.txt").write_text(" date 2021-04 A\n\nUn article lisible.\n", encoding="utf-8")
+    (corpus / "prive" / "b.txt").write_text("Un article illisible.\n", encoding="utf-8")
+    (corpus / "prive").chmod(0)
+    # root reads any folder: drop the capabilities that let it, as an ordinary user has none
+    unprivileged = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    try:
+        done = subprocess.run(
+            [*(unprivileged if os.geteuid() == 0 else []), str(RAG), "ingest", str(corpus), "-q"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if not k.startswith("RAG_")},
+            timeout=120,
+        )
+    finally:
+        (corpus / "prive").chmod(0o755)
+
+    assert done.returncode == 0, done.stderr
+    assert "added 1" in done.stdout and "skipped 1 (prive: unreadable folder" in done.stdout
