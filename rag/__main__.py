@@ -176,6 +176,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from rag.pipeline import Pipeline
     from rag.server import Server, create_app
     from rag.ui import parse_auth
+    from rag.uploads import exposure_warning
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     parse_auth(settings.auth)  # fail before the slow part, not after
@@ -186,6 +187,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"serving the chat on {server.url} and the API on {server.url}api (docs: {server.url}docs)"
     )
+    if exposure_warning(settings):  # last, where it is seen
+        _say(exposure_warning(settings))
     server.run()
     return 0
 
