@@ -122,6 +122,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.corpus import printable
     from rag.pipeline import Pipeline
 
     questions = sys.stdin if args.question == "-" else [args.question]
@@ -135,11 +136,12 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
             continue
         print(answer.text)
         for s in answer.sources:
-            print(f"  [{s.n}] {s.file} ({s.date or 'sans date'}) « {s.text} »")
+            print(f"  [{s.n}] {printable(s.file)} ({s.date or 'sans date'}) « {s.text} »")
     return 0
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.corpus import printable
     from rag.retriever import Retriever
 
     results = Retriever.open(settings).search(
@@ -150,7 +152,7 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     for row in [] if args.json else rows:
         print(
-            f"{row['rank']}. {row['file']} {row['date']} [{row['start']}:{row['end']}] {row['score']}"
+            f"{row['rank']}. {printable(str(row['file']))} {row['date']} [{row['start']}:{row['end']}] {row['score']}"
         )
         print("   " + " ".join(str(row["text"]).split())[:200])
     return 0

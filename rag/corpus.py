@@ -135,6 +135,11 @@ def month_number(date: str) -> int:
     return int(date[:4]) * 100 + int(date[5:7]) if date else 0
 
 
+def printable(name: str) -> str:
+    """``name`` on one line: control characters escaped. Example: "a\\nb.txt" -> "a\\\\nb.txt"."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
 def _shorten(line: str) -> str:
     cut = line[:TITLE_CHARS].rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:") + "…"

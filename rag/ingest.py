@@ -18,9 +18,9 @@ from pathlib import Path
 
 from rag.chunking import Passage, answer_sentences, chunk_article
 from rag.config import Settings
-from rag.corpus import Article, Skipped, find_files, read_article
+from rag.corpus import Article, Skipped, find_files, printable, read_article
 from rag.embedding import Embedder
-from rag.errors import IndexCorrupt, InputError, NoIndex
+from rag.errors import IndexCorrupt, IndexReadOnly, InputError, NoIndex
 from rag.store import Store, passage_of
 
 Progress = Callable[[int, int], None]
@@ -41,7 +41,7 @@ class IngestReport:
 
     def summary(self) -> str:
         """One line. Example: "added 5, updated 0, removed 0, unchanged 0, skipped 0; 24 passages..."."""
-        skipped = "; ".join(f"{s.path.name}: {s.reason}" for s in self.skipped)
+        skipped = "; ".join(f"{printable(s.path.name)}: {s.reason}" for s in self.skipped)
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
             f"unchanged {len(self.unchanged)}, skipped {len(self.skipped)}"
@@ -198,8 +198,12 @@ def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:
 
 @contextmanager
 def _lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".ingest.lock", "w") as handle:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".ingest.lock", "w")  # closed by the with below
+    except PermissionError as exc:
+        raise IndexReadOnly.because(exc) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -15,7 +15,7 @@ import numpy as np
 
 from rag.answer import Answer, compose
 from rag.chat import rewrite
-from rag.config import Settings
+from rag.config import MAX_K, Settings
 from rag.embedding import Embedder
 from rag.errors import InputError, NoIndex, RagError
 from rag.ingest import IngestReport, Progress, ingest
@@ -156,6 +156,8 @@ class Pipeline:
         filters: Filters,
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
+        if k is not None and not 1 <= k <= MAX_K:
+            raise InputError(f"k={k}: ask for 1 to {MAX_K} passages")
         top_k, candidates = k or self.settings.top_k, self.settings.candidates
         return retrieve(query, store, self.embedder, top_k, filters, candidates, vector)
 
