@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
@@ -206,7 +207,9 @@ def _niced(work: Callable[[], IngestReport]) -> IngestReport:
         except BaseException as exc:  # handed to the caller's thread
             failure.append(exc)
 
-    thread = threading.Thread(target=run, name="rag-ingest", daemon=True)
+    # the caller's context goes along: a web UI's progress bar finds its request there
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(run,), name="rag-ingest", daemon=True)
     thread.start()
     thread.join()
     if failure:

@@ -29,16 +29,15 @@ MAIRE = "Qui est le maire de Trifouillis-les-Oies ?"
 JAZZ = "Combien de musiciens le festival de jazz de Montreux accueille-t-il ?"
 
 
-def rag(*args: str, **popen: Any) -> subprocess.Popen[str]:
-    """`rag ARGS` as a child process, with no RAG_* variable from the test's environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+def rag(*args: str, **env: str) -> subprocess.Popen[str]:
+    """`rag ARGS` as a child process, with no RAG_* variable but the given ones."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     return subprocess.Popen(
         [str(RAG), *args],
-        env=env,
+        env={**clean, **env},
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        **popen,
     )
 
 
@@ -179,3 +178,142 @@ def test_ingests_killed_at_random_points_are_finished_by_the_next_run(tmp_path: 
     print(
         f"killed {len(killed)} of {TRIALS} ingests at {killed} s (seed {SEED}); {wanted} passages"
     )
+
+
+def test_a_second_ingest_at_the_same_time_is_refused(tmp_path: Path) -> None:
+    corpus, index = tmp_path / "corpus", str(tmp_path / "index")
+    corpus.mkdir()
+    for n in range(40):
+        (corpus / f"{n:03d}.txt").write_text(article(n), encoding="utf-8")
+    first = rag("ingest", str(corpus), "--index", index)  # its progress bar: it holds the lock
+    assert first.stderr is not None
+    os.set_blocking(first.stderr.fileno(), False)
+    seen = []
+
+    def embedding() -> bool:
+        try:
+            seen.append(os.read(first.stderr.fileno(), 65536).decode(errors="replace"))
+        except BlockingIOError:
+            pass
+        return "embedding" in "".join(seen) or first.poll() is not None
+
+    try:
+        assert eventually(embedding, timeout=120) and first.poll() is None, "".join(seen)
+        code, out, err = finished(rag("ingest", str(corpus), "--index", index))
+    finally:
+        first.kill()
+        first.wait()
+
+    assert code == 1 and out == ""
+    assert err.strip() == f"error: Another ingest is writing {index}/: wait for it to finish"
+
+
+# --- users at once, and a huge upload while they chat ------------------------------------------
+
+QUESTIONS = [
+    "Qui est le conseiller à la sécurité nationale de Joe Biden ?",
+    "Quel dernier dirigeant de l'URSS a salué un sommet entre les deux présidents ?",
+    "Comment s'appelle l'ambassadeur russe à Washington rappelé pour consultations ?",
+    "Qui est le porte-parole du Kremlin ?",
+]
+
+
+@pytest.fixture(scope="module")
+def server(seeds_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`rag serve` in its own process over a copy of the seeds' index; killed at the end, even
+    in the middle of an upload's ingest."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("served")
+    shutil.copytree(seeds_settings.corpus_dir, root / "corpus")
+    shutil.copytree(seeds_settings.index_dir, root / "index")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    index = str(root / "index")
+    process = rag(
+        "serve", "--index", index, "--port", str(port), RAG_CORPUS_DIR=str(root / "corpus")
+    )
+    try:
+        assert eventually(lambda: _up(url) or process.poll() is not None, timeout=120)
+        assert process.poll() is None, process.communicate()[1]
+        yield url
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}api/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_eight_chat_users_at_once_get_answers_and_no_errors(server: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    def user(n: int) -> list[str]:
+        session = Client(server, verbose=False, download_files=False)
+        answers = []
+        for question in (QUESTIONS * 2)[n % 4 : n % 4 + 3]:
+            chat, sources, _article, _box = session.predict(question, api_name="/ask")
+            answers.append(str(chat[-1]["content"]) + sources)
+        return answers
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        answers = [a for user_answers in pool.map(user, range(8)) for a in user_answers]
+    seconds = time.monotonic() - started
+
+    assert len(answers) == 24
+    assert not [a for a in answers if "Erreur" in a]
+    assert sum("rag-source" in a for a in answers) >= 18  # the Kremlin question may abstain
+    print(f"8 users x 3 questions: 0 errors, {seconds:.1f} s")
+
+
+def _latencies(url: str, users: int = 4, each: int = 5) -> list[float]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def user(n: int) -> list[float]:
+        seconds = []
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for i in range(each):
+                started = time.monotonic()
+                reply = http.post("/api/ask", json={"question": QUESTIONS[(n + i) % 4]})
+                assert reply.status_code == 200, reply.text
+                seconds.append(time.monotonic() - started)
+        return seconds
+
+    with ThreadPoolExecutor(users) as pool:
+        return [s for user_seconds in pool.map(user, range(users)) for s in user_seconds]
+
+
+def _embedding(job: Any) -> bool:
+    """Has the upload's ingest embedded its first passages (its progress bar counts them)?"""
+    progress = job.status().progress_data or []
+    return any(p.unit == "passages" and (p.index or 0) > 0 for p in progress)
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def test_a_5_mb_single_line_upload_does_not_starve_the_chat(server: str, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    huge = tmp_path / "enorme.txt"
+    words = "le conseil municipal a voté le budget de la commune sans débat ni amendement "
+    huge.write_text((words * (5_000_000 // len(words)))[:5_000_000], encoding="utf-8")
+    idle = _latencies(server)
+
+    upload = Client(server, verbose=False).submit([handle_file(huge)], False, api_name="/upload")
+    assert eventually(lambda: _embedding(upload), timeout=120)  # saved, split, being embedded
+    during = _latencies(server, each=8)
+    still_ingesting = not upload.done()
+
+    assert still_ingesting  # measured while the ingest ran (the server is killed after this test)
+    print(f"chat p95: {p95(idle):.2f} s idle, {p95(during):.2f} s during a 5 MB upload's ingest")
+    assert p95(during) <= 3 * p95(idle), (idle, during)
