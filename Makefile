@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the one torch pin is pyproject.toml's (see there why it is exact), installed first
 TORCH := $(shell sed -n 's/^ *"\(torch[^"]*\)",$$/\1/p' pyproject.toml)
 
-.PHONY: run test lint bench ingest browser clean
+.PHONY: run test lint bench ingest browser clean reliability
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/pytest tests/ evals/
+
+# the fault probe at full strength: 30 killed ingests, splitting timed up to 64 MB (~10 min)
+reliability: $(STAMP)
+	RELIABILITY_TRIALS=30 SPLIT_MAX_MB=64 $(BIN)/pytest -s tests/test_reliability.py tests/test_chunking.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check rag app.py tests evals
