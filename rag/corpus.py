@@ -80,8 +80,8 @@ def _walk(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
                 continue
             target = child.resolve()
             if root not in target.parents:
-                reason = f"link to {target}, outside {folder}: not followed"
-                skipped.append(Skipped(child, reason))
+                # the target's path is left out: the reason may be shown to a web user
+                skipped.append(Skipped(child, f"link leading outside {folder}: not followed"))
             elif target.is_file():
                 yield target
 
