@@ -113,11 +113,9 @@ class Pipeline:
             moved = now != self._published
             if moved:
                 forget_embedded(self.settings)
+            before = (self.store.last_ingest, self.store.model)
             fresh = Store.open(self.settings)
-            if moved or (fresh.last_ingest, fresh.model) != (
-                self.store.last_ingest,
-                self.store.model,
-            ):
+            if moved or (fresh.last_ingest, fresh.model) != before:
                 fresh.check_model(self.embedder.name)
                 fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
                 self.store = fresh

@@ -299,8 +299,16 @@ def _seconds_to_chunk(text: str) -> float:
 
 
 def _growth(make: Callable[[int], str], sizes_mb: list[float]) -> float:
-    """The exponent b of time ~ size^b, fitted over the doubling sizes (1 linear, 2 quadratic)."""
-    points = [(math.log(mb), math.log(_seconds_to_chunk(make(int(mb * 1e6))))) for mb in sizes_mb]
+    """The exponent b of time ~ size^b, fitted over the doubling sizes (1 linear, 2 quadratic).
+
+    The bound asserted, 1.4, leaves room for a loaded machine; quadratic splitting measured 1.94.
+    """
+
+    def seconds(mb: float) -> float:  # the best of two below 1 MB, where noise weighs most
+        text = make(int(mb * 1e6))
+        return min(_seconds_to_chunk(text) for _ in range(2 if mb < 1 else 1))
+
+    points = [(math.log(mb), math.log(seconds(mb))) for mb in sizes_mb]
     mean_x = sum(x for x, _ in points) / len(points)
     mean_y = sum(y for _, y in points) / len(points)
     num = sum((x - mean_x) * (y - mean_y) for x, y in points)
@@ -321,7 +329,8 @@ def test_splitting_prose_takes_time_linear_in_its_size() -> None:
 
     growth = _growth(lambda n: (PROSE * (n // len(PROSE) + 1))[:n], sizes)
 
-    assert growth < 1.3, f"time grows as size^{growth:.2f}"
+    print(f"prose {sizes[0]:g} to {sizes[-1]:g} MB: time grows as size^{growth:.2f}")
+    assert growth < 1.4, f"time grows as size^{growth:.2f}"
 
 
 @pytest.mark.slow
@@ -331,4 +340,5 @@ def test_splitting_one_endless_line_takes_time_linear_in_its_size() -> None:
 
     growth = _growth(lambda n: (line * (n // len(line) + 1))[:n], sizes)
 
-    assert growth < 1.3, f"time grows as size^{growth:.2f}"
+    print(f"one line {sizes[0]:g} to {sizes[-1]:g} MB: time grows as size^{growth:.2f}")
+    assert growth < 1.4, f"time grows as size^{growth:.2f}"
