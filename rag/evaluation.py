@@ -105,15 +105,19 @@ def _flat(text: str) -> str:
 
 
 def run_ours(
-    pipeline: Pipeline, gold: list[dict[str, Any]], progress: Progress | None = None
+    pipeline: Pipeline,
+    gold: list[dict[str, Any]],
+    progress: Progress | None = None,
+    llm: bool = False,
 ) -> list[Record]:
-    """Ask every gold question; ``progress`` hears (questions done, total)."""
+    """Ask every gold question (answers written by the LLM with ``llm``); ``progress`` hears
+    (questions done, total)."""
     records = []
     for done, item in enumerate(gold):
         if progress:
             progress(done, len(gold))
         started = time.perf_counter()
-        answer = pipeline.ask(item["question"], item["history"])
+        answer = pipeline.ask(item["question"], item["history"], llm=llm)
         seconds = time.perf_counter() - started
         query = rewrite(item["question"], item["history"])
         hits = pipeline.retrieve(query, k=20)

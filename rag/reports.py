@@ -25,6 +25,7 @@ def evaluate_cli(
     corpus: Path | None,
     as_json: bool,
     progress: Progress | None = None,
+    llm: bool = False,
 ) -> int:
     """`rag eval`: on the current index, or on ``corpus`` indexed into a temporary folder."""
     gold = load_gold(gold_path)
@@ -33,7 +34,7 @@ def evaluate_cli(
             settings = replace(settings, index_dir=Path(scratch), corpus_dir=corpus, chroma_url="")
         say = None if progress is None else partial(print, file=sys.stderr, flush=True)
         pipeline = Pipeline.load(settings, build=corpus is not None, say=say)
-        results = by_split(run_ours(pipeline, gold, progress))
+        results = by_split(run_ours(pipeline, gold, progress, llm))
     if as_json:
         brief = {
             split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()
