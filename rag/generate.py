@@ -116,7 +116,7 @@ def checked(
                     p.start + b,
                     p,
                 )
-        kept = tuple(n for n in verdicts if n in sources and verdicts[n].supported)  # type: ignore[union-attr]
+        kept = tuple(n for n, support in verdicts.items() if support and support.supported)
         dropped = tuple(n for n in verdicts if n not in kept)
         sentences.append(Sentence(claim.text, kept, dropped))
     if not any(s.citations for s in sentences):
