@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # the llm extra for the tests: llama-cpp-python compiles for several minutes the first time,
-# then comes from pip's wheel cache; `make run` does not need it
+# then comes from pip's wheel cache; `make run` does not need it. GGML_NATIVE=OFF: a build
+# tuned to this CPU uses instructions (AMX) that the sandbox refuses: SIGILL at the first token
 LLM_STAMP := $(VENV)/.installed-llm
 $(LLM_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,llm]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,llm]'
 	touch $(LLM_STAMP)
 
 run: $(STAMP)

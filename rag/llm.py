@@ -160,20 +160,25 @@ class _Template:
     model: Any = None
 
     def messages_to_prompt(self, messages: Any) -> str:
-        pairs = [{"role": str(m.role.value), "content": m.content or ""} for m in messages]
+        pairs: list[Any] = [
+            {"role": str(m.role.value), "content": m.content or ""} for m in messages
+        ]
         template = (self.model.metadata or {}).get("tokenizer.chat_template") if self.model else ""
-        if not template:
-            lines = [f"{p['role'].capitalize()}: {p['content']}" for p in pairs]
-            return "\n\n".join([*lines, "Assistant:"])
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        tokens = self.model._model
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=tokens.token_get_text(self.model.token_eos()),
-            bos_token=tokens.token_get_text(self.model.token_bos()),
-        )
-        return str(formatter(messages=pairs).prompt)
+            tokens = self.model._model
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=tokens.token_get_text(self.model.token_eos()),
+                bos_token=tokens.token_get_text(self.model.token_bos()),
+            )
+            try:
+                return str(formatter(messages=pairs).prompt)
+            except Exception:  # e.g. a template without a system role: plain text below
+                pass
+        lines = [f"{p['role'].capitalize()}: {p['content']}" for p in pairs]
+        return "\n\n".join([*lines, "Assistant:"])
 
     def completion_to_prompt(self, completion: str) -> str:
         return self.messages_to_prompt(_chat_messages([("user", completion)]))

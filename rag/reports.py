@@ -80,7 +80,7 @@ def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path
     paths[0].write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     tables = "\n\n".join(table(result, name) for name, result in results.items())
     paths[1].write_text(f"# Answer quality\n\n{tables}\n", encoding="utf-8")
-    names = [m for m in METRICS if m != "latency_median_s"]
+    names = [m for m in METRICS if m not in ("latency_median_s", "llm_answers")]
     figure, axes = plt.subplots(figsize=(11, 4))
     width = 0.8 / len(results)
     for n, (name, result) in enumerate(results.items()):
