@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rag.answer import Answer, compose
-from rag.chat import rewrite
+from rag.chat import rewrite, rewrite_with
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import ConfigError, InputError, NoIndex, RagError
@@ -106,7 +106,10 @@ class Pipeline:
         if llm and self.llm is None:
             raise ConfigError("No LLM is configured: set RAG_LLM (see the README's LLM section)")
         question = _check(question)
-        query = rewrite(question, history or [])
+        if llm and self.llm is not None:
+            query = rewrite_with(self.llm, question, history or [])
+        else:
+            query = rewrite(question, history or [])
         store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)

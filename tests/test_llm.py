@@ -303,3 +303,14 @@ def test_chat_toggle_and_api_only_with_an_llm(gguf: Pipeline) -> None:
     finally:
         with_llm.stop()
         without.stop()
+
+
+def test_llm_rewrites_a_follow_up_or_leaves_it_to_the_keywords(gguf: Pipeline) -> None:
+    from rag.bm25 import tokenize
+    from rag.chat import rewrite, rewrite_with
+
+    history = ["Où aura lieu le sommet entre Joe Biden et Vladimir Poutine ?"]
+    follow_up = "Et quand arriveront-elles ?"
+    query = rewrite_with(gguf.llm, follow_up, history)  # type: ignore[arg-type]
+    assert query == rewrite(follow_up, history) or set(tokenize(query)) & set(tokenize(history[0]))
+    assert rewrite_with(gguf.llm, SUMMIT, []) == SUMMIT  # type: ignore[arg-type]  # no LLM call
