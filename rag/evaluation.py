@@ -35,6 +35,7 @@ METRICS = (
     "precision_answered",
     "answered",
     "latency_median_s",
+    "llm_answers",
 )
 LOWER_IS_BETTER = {"false_abstention", "latency_median_s"}
 
@@ -56,6 +57,8 @@ class Record:
     confidence: float = 1.0
     split: str = "dev"
     best: str = ""  # the file the answer cites first, or would have cited when it abstained
+    mode: str = "extractive"  # or "llm": the LLM's answer was kept (see rag/generate.py)
+    llm: str = ""  # the LLM asked, if any
     failures: list[str] = field(default_factory=list)
 
 
@@ -105,15 +108,19 @@ def _flat(text: str) -> str:
 
 
 def run_ours(
-    pipeline: Pipeline, gold: list[dict[str, Any]], progress: Progress | None = None
+    pipeline: Pipeline,
+    gold: list[dict[str, Any]],
+    progress: Progress | None = None,
+    llm: bool = False,
 ) -> list[Record]:
-    """Ask every gold question; ``progress`` hears (questions done, total)."""
+    """Ask every gold question (answers written by the LLM with ``llm``); ``progress`` hears
+    (questions done, total)."""
     records = []
     for done, item in enumerate(gold):
         if progress:
             progress(done, len(gold))
         started = time.perf_counter()
-        answer = pipeline.ask(item["question"], item["history"])
+        answer = pipeline.ask(item["question"], item["history"], llm=llm)
         seconds = time.perf_counter() - started
         query = rewrite(item["question"], item["history"])
         hits = pipeline.retrieve(query, k=20)
@@ -134,6 +141,8 @@ def run_ours(
                 answer.confidence,
                 item.get("split", "dev"),
                 next((s.file for s in answer.sources or answer.withheld), ""),
+                mode=answer.mode,
+                llm=answer.llm,
             )
         )
     if progress:
@@ -201,6 +210,10 @@ def metrics(records: list[Record]) -> dict[str, float]:
         "precision_answered": _mean([_right(r) for r in records if not r.abstained]),
         "answered": _mean([not r.abstained for r in answerable]),
         "latency_median_s": statistics.median(r.seconds for r in records) if records else None,
+        # share of the questions whose answer the LLM wrote (the rest fell back), with --llm
+        "llm_answers": _mean([r.mode == "llm" for r in records])
+        if any(r.llm for r in records)
+        else None,
     }
     return {k: round(v, 4) for k, v in values.items() if v is not None}
 
