@@ -19,7 +19,8 @@ from rag.errors import RagError
 EXAMPLES = {
     "ingest": "example: rag ingest seeds/            (again: only changed files are embedded)",
     "ask": 'example: rag ask "Qui est le conseiller à la sécurité nationale de Joe Biden ?"\n'
-    "         printf 'Question 1 ?\\nQuestion 2 ?\\n' | rag ask --json -",
+    "         printf 'Question 1 ?\\nQuestion 2 ?\\n' | rag ask --json -\n"
+    '         rag ask --llm "Pourquoi Washington a-t-il sanctionné Moscou ?"   (RAG_LLM set)',
     "retrieve": 'example: rag retrieve "sommet Biden Poutine" --k 3 --json',
     "info": "example: rag info --json",
     "eval": "example: rag eval --gold evals/gold.jsonl --json",
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--from", dest="date_from", default="", help="first month, YYYY-MM")
         sub.add_argument("--to", dest="date_to", default="", help="last month, YYYY-MM")
         sub.add_argument("--json", action="store_true", help="print JSON")
+    ask.add_argument("--llm", action="store_true", help="the LLM of RAG_LLM writes the answer")
     info = command("info", _info, "describe the index")
     info.add_argument("--json", action="store_true", help="print JSON")
     evaluate = command("eval", _eval, "measure answer quality on gold questions")
@@ -96,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         "--corpus", type=Path, help="articles to index in a temporary folder first"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--llm", action="store_true", help="answers written by the LLM")
     serve = command("serve", _serve, "serve the chat and the HTTP API on one port")
     serve.add_argument("--host", help="interface to listen on (default: 127.0.0.1, or RAG_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: 7860, or RAG_PORT)")
@@ -130,7 +133,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     for line in questions:
         if args.question == "-" and not line.strip():
             continue
-        answer = pipeline.ask(line, k=args.k, filters=_filters(args))
+        answer = _answer(pipeline, line, args)
         if args.json:
             print(json.dumps(answer.as_dict(), ensure_ascii=False), flush=True)
             continue
@@ -138,6 +141,24 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         for s in answer.sources:
             print(f"  [{s.n}] {printable(s.file)} ({s.date or 'sans date'}) « {s.text} »")
     return 0
+
+
+def _answer(pipeline: Any, question: str, args: argparse.Namespace) -> Any:
+    """One answer; with --llm the draft streams to stderr (stdout gets the checked answer)."""
+    from rag.answer import Answer
+
+    streamed = False
+    for item in pipeline.stream(question, k=args.k, filters=_filters(args), llm=args.llm):
+        if isinstance(item, Answer):
+            if streamed:
+                print(file=sys.stderr, flush=True)
+            if item.note:
+                print(f"warning: {item.note}", file=sys.stderr, flush=True)
+            return item
+        if not args.quiet:
+            streamed = True
+            print(item, end="", file=sys.stderr, flush=True)
+    raise AssertionError("Pipeline.stream ends with an Answer")
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,9 +180,11 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _info(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.llm import LLM
     from rag.store import Store
 
     info = Store.open(settings).info()
+    info["llm"] = LLM(settings).name if settings.llm else "none (extractive answers only)"
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -203,7 +226,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.reports import evaluate_cli
 
     with _progress(args.quiet, "question") as progress:
-        return evaluate_cli(args.gold, settings, args.corpus, args.json, progress)
+        return evaluate_cli(args.gold, settings, args.corpus, args.json, progress, args.llm)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 
 from rag.bm25 import KeywordIndex, fold, tokenize
 from rag.chunking import MIN_SENTENCE, Passage, split_sentences
+from rag.citations import Sentence
 from rag.embedding import Embedder
 from rag.retrieval import Hit
 from rag.scoring import (
@@ -77,15 +78,24 @@ class Answer:
     query: str = ""
     confidence: float = 0.0  # the calibrated probability that the answer is right
     withheld: list[Source] = field(default_factory=list)  # what an abstention would have cited
+    mode: str = "extractive"  # or "llm": written by the LLM, citations checked
+    llm: str = ""  # the LLM asked, even when its answer was not kept
+    sentences: list[Sentence] = field(default_factory=list)  # mode "llm"
+    note: str = ""  # why the LLM's answer was not kept, or could not be had
 
     def as_dict(self) -> dict[str, object]:
         """The JSON contract of `rag ask --json`."""
+        sentences = self.sentences or [Sentence(s.text, (s.n,)) for s in self.sources]
         return {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "sources": [s.as_dict() for s in self.sources],
+            "mode": self.mode,
+            "llm": self.llm or None,
+            "sentences": [s.as_dict() for s in sentences],
+            "note": self.note,
         }
 
 

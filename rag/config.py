@@ -26,10 +26,14 @@ RANGES: dict[str, tuple[float, float]] = {
     "port": (1, 65_535),
     "max_upload_mb": (1, 1024),
     "concurrency": (1, 64),
+    "llm_timeout": (0.01, 3600),
+    "llm_max_tokens": (1, 32_768),
+    "llm_context": (256, 1_048_576),
 }
 # Chroma's rule for collection names, kept short enough for the suffixes we add
 _COLLECTION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){1,46}[A-Za-z0-9]$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+LLMS = ("", "openai", "gguf")  # none (extractive only), an OpenAI-compatible server, a GGUF file
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class Settings:
     max_upload_mb: int = 5
     concurrency: int = 4
     allow_uploads: bool = False  # let anyone change the corpus of a server open to the network
+    llm: str = ""  # see LLMS and rag/llm.py
+    llm_url: str = ""  # RAG_LLM=openai: e.g. http://127.0.0.1:11434/v1 (Ollama)
+    llm_model: str = ""  # RAG_LLM=openai: the model name the server knows
+    llm_api_key: str = ""
+    llm_model_path: str = ""  # RAG_LLM=gguf: a .gguf file
+    llm_timeout: float = 60.0  # seconds for one whole answer, connection included
+    llm_max_tokens: int = 256
+    llm_context: int = 4096  # tokens the model reads: passages are cut to fit
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -75,6 +87,15 @@ class Settings:
             raise ConfigError("RAG_AUTH must look like user:password (or be empty for no login)")
         if not self.embed_model.strip() or not self.host.strip():
             raise ConfigError("RAG_EMBED_MODEL and RAG_HOST may not be blank: unset them instead")
+        self._check_llm()
+
+    def _check_llm(self) -> None:
+        needs = {"openai": ("llm_url", "llm_model"), "gguf": ("llm_model_path",)}
+        if self.llm not in LLMS:
+            raise ConfigError(f"RAG_LLM={self.llm!r}: use openai, gguf or leave it empty")
+        for name in needs.get(self.llm, ()):
+            if not getattr(self, name):
+                raise ConfigError(f"RAG_LLM={self.llm} needs RAG_{name.upper()}: set it")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -7,7 +7,8 @@ RagError
 ├── IndexCorrupt       the index cannot be read
 ├── IndexReadOnly      the index cannot be written (permissions, read-only disk)
 ├── ModelMismatch      the index was built with another embedding model
-└── ModelUnavailable   the embedding model cannot be loaded
+├── ModelUnavailable   the embedding model cannot be loaded
+└── LLMUnavailable     the LLM cannot answer now (the extractive answer is given instead)
 """
 
 from __future__ import annotations
@@ -49,4 +50,8 @@ class ModelMismatch(RagError):
 
 
 class ModelUnavailable(RagError):
+    pass
+
+
+class LLMUnavailable(RagError):
     pass

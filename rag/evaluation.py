@@ -35,6 +35,7 @@ METRICS = (
     "precision_answered",
     "answered",
     "latency_median_s",
+    "llm_answers",
 )
 LOWER_IS_BETTER = {"false_abstention", "latency_median_s"}
 
@@ -56,6 +57,8 @@ class Record:
     confidence: float = 1.0
     split: str = "dev"
     best: str = ""  # the file the answer cites first, or would have cited when it abstained
+    mode: str = "extractive"  # or "llm": the LLM's answer was kept (see rag/generate.py)
+    llm: str = ""  # the LLM asked, if any
     failures: list[str] = field(default_factory=list)
 
 
@@ -105,15 +108,19 @@ def _flat(text: str) -> str:
 
 
 def run_ours(
-    pipeline: Pipeline, gold: list[dict[str, Any]], progress: Progress | None = None
+    pipeline: Pipeline,
+    gold: list[dict[str, Any]],
+    progress: Progress | None = None,
+    llm: bool = False,
 ) -> list[Record]:
-    """Ask every gold question; ``progress`` hears (questions done, total)."""
+    """Ask every gold question (answers written by the LLM with ``llm``); ``progress`` hears
+    (questions done, total)."""
     records = []
     for done, item in enumerate(gold):
         if progress:
             progress(done, len(gold))
         started = time.perf_counter()
-        answer = pipeline.ask(item["question"], item["history"])
+        answer = pipeline.ask(item["question"], item["history"], llm=llm)
         seconds = time.perf_counter() - started
         query = rewrite(item["question"], item["history"])
         hits = pipeline.retrieve(query, k=20)
@@ -134,50 +141,12 @@ def run_ours(
                 answer.confidence,
                 item.get("split", "dev"),
                 next((s.file for s in answer.sources or answer.withheld), ""),
+                mode=answer.mode,
+                llm=answer.llm,
             )
         )
     if progress:
         progress(len(gold), len(gold))
-    return records
-
-
-def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -> list[Record]:
-    """The stock llama-index pipeline: default splitter, same embedding model, default top-k.
-
-    Its "answer" is the top passage; it never abstains.
-    """
-    from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
-
-    from rag.llamaindex import SentenceTransformerEmbedding
-
-    documents = SimpleDirectoryReader(str(corpus), required_exts=[".txt", ".md"]).load_data()
-    index = VectorStoreIndex.from_documents(
-        documents, embed_model=SentenceTransformerEmbedding(pipeline.embedder)
-    )
-    retriever = index.as_retriever()
-    records = []
-    for item in gold:
-        started = time.perf_counter()
-        nodes = retriever.retrieve(item["question"])
-        seconds = time.perf_counter() - started
-        files = [str(n.node.metadata.get("file_name", "")) for n in nodes]
-        top = nodes[0].node.get_content() if nodes else ""
-        records.append(
-            Record(
-                item["id"],
-                item["tags"],
-                item["answerable"],
-                files,
-                top,
-                False,
-                files[:1],
-                item["sources"],
-                contains_fact(top, item["answers"]),
-                seconds,
-                split=item.get("split", "dev"),
-                best=files[0] if files else "",
-            )
-        )
     return records
 
 
@@ -201,6 +170,10 @@ def metrics(records: list[Record]) -> dict[str, float]:
         "precision_answered": _mean([_right(r) for r in records if not r.abstained]),
         "answered": _mean([not r.abstained for r in answerable]),
         "latency_median_s": statistics.median(r.seconds for r in records) if records else None,
+        # share of the questions whose answer the LLM wrote (the rest fell back), with --llm
+        "llm_answers": _mean([r.mode == "llm" for r in records])
+        if any(r.llm for r in records)
+        else None,
     }
     return {k: round(v, 4) for k, v in values.items() if v is not None}
 

@@ -17,7 +17,7 @@ from rag.config import Settings
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.answer import Source
+    from rag.answer import Answer, Source
     from rag.pipeline import Pipeline
 
 STREAM_DELAY = 0.03  # seconds between streamed chunks: visible, yet short
@@ -38,8 +38,9 @@ def respond(
     date_to: str | None,
     files: list[str] | None,
     show_scores: bool,
+    use_llm: bool = False,
 ) -> Iterator[tuple[Any, ...]]:
-    """One chat turn, the answer streamed in.
+    """One chat turn, the answer streamed in (with ``use_llm``, the LLM's draft as it comes).
 
     Yields (chat, sources panel, article panel, question history, sources, question box).
     """
@@ -49,21 +50,40 @@ def respond(
         return
     chat = [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
     yield chat, SEARCHING, NO_ARTICLE, history, [], ""
+    draft, answer = "", None
     try:
         filters = ui.make_filters(date_from, date_to, files)
-        answer = pipeline.ask(question, history=history, k=int(k), filters=filters)
+        for item in pipeline.stream(question, history, int(k), filters, use_llm):
+            if not isinstance(item, str):
+                answer = item
+                break
+            draft += item
+            chat[-1] = {"role": "assistant", "content": ui.answer_markdown(draft)}
+            yield chat, SEARCHING, NO_ARTICLE, history, [], ""
     except RagError as exc:
         chat[-1] = {"role": "assistant", "content": ui.error_markdown(str(exc))}
         yield chat, ui.sources_html([]), NO_ARTICLE, history, [], ""
         return
-    for prefix in ui.stream_prefixes(answer.text):
+    assert answer is not None  # Pipeline.stream always ends with the Answer
+    for prefix in [] if draft else ui.stream_prefixes(answer.text):
         chat[-1] = {"role": "assistant", "content": ui.answer_markdown(prefix, answer.abstained)}
         yield chat, SEARCHING, NO_ARTICLE, history, [], ""
         time.sleep(STREAM_DELAY)
     final = ui.answer_markdown(answer.text, answer.abstained, question, answer.query)
-    chat[-1] = {"role": "assistant", "content": final}
+    chat[-1] = {"role": "assistant", "content": final + _provenance(answer)}
     panel = ui.sources_html(answer.sources, show_scores)
     yield chat, panel, NO_ARTICLE, [*history, question], answer.sources, ""
+
+
+def _provenance(answer: Answer) -> str:
+    """Under an answer: who wrote it, and why the LLM's answer was not kept."""
+    if answer.mode == "llm":
+        line = f"Rédigée par le LLM ({answer.llm}), chaque citation vérifiée dans son passage"
+    elif answer.note:
+        line = f"Réponse du LLM non retenue : {answer.note}"
+    else:
+        return ""
+    return f'\n\n<div class="rag-query">{ui.escape_markdown(line)}</div>'
 
 
 def reset() -> tuple[Any, ...]:

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from rag.answer import Answer, compose
-from rag.chat import rewrite
+from rag.chat import rewrite, rewrite_with
 from rag.config import MAX_K, Settings
 from rag.embedding import Embedder
-from rag.errors import InputError, NoIndex, RagError
+from rag.errors import ConfigError, InputError, NoIndex, RagError
 from rag.ingest import IngestReport, Progress, ingest
+from rag.llm import LLM
 from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
 from rag.watch import forget_embedded, published
@@ -38,6 +39,7 @@ class Pipeline:
     embedder: Embedder
     store: Store
     refresh_seconds: float = REFRESH_SECONDS
+    llm: LLM | None = None  # RAG_LLM's model, loaded on its first question
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
@@ -79,7 +81,7 @@ class Pipeline:
         store.check_model(settings.embed_model)  # before the slow part
         embedder = embedder or Embedder.load(settings.embed_model, settings.device)
         embedder.embed_queries(["warm-up"])  # the model's weights load lazily: load them now
-        return cls(settings, embedder, store)
+        return cls(settings, embedder, store, llm=LLM.from_settings(settings))
 
     def retrieve(
         self, question: str, k: int | None = None, filters: Filters = Filters()
@@ -92,15 +94,42 @@ class Pipeline:
         history: list[str] | None = None,
         k: int | None = None,
         filters: Filters = Filters(),
+        llm: bool = False,
     ) -> Answer:
-        """Answer one question; ``history`` holds the previous user turns, oldest first."""
+        """Answer one question; ``history`` holds the previous user turns, oldest first.
+
+        With ``llm``, the configured LLM writes the answer and its citations are checked.
+        """
+        items = self.stream(question, history, k, filters, llm)
+        return [item for item in items if isinstance(item, Answer)][-1]
+
+    def stream(
+        self,
+        question: str,
+        history: list[str] | None = None,
+        k: int | None = None,
+        filters: Filters = Filters(),
+        llm: bool = False,
+    ) -> Iterator[str | Answer]:
+        """``ask``, streamed: pieces of the LLM's draft (with ``llm``), then the Answer."""
+        if llm and self.llm is None:
+            raise ConfigError("No LLM is configured: set RAG_LLM (see the README's LLM section)")
         question = _check(question)
-        query = rewrite(question, history or [])
+        if llm and self.llm is not None:
+            query = rewrite_with(self.llm, question, history or [])
+        else:
+            query = rewrite(question, history or [])
         store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)
         threshold = self.settings.abstain_threshold
-        return compose(question, hits, self.embedder, store, threshold, query, vector)
+        answer = compose(question, hits, self.embedder, store, threshold, query, vector)
+        if not llm or self.llm is None:
+            yield answer
+            return
+        from rag.generate import generate
+
+        yield from generate(answer, hits, self.llm, self.embedder, store)
 
     def refresh(self) -> None:
         """Pick up an ingest made by another process (e.g. another machine on a Chroma server).

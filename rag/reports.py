@@ -25,6 +25,7 @@ def evaluate_cli(
     corpus: Path | None,
     as_json: bool,
     progress: Progress | None = None,
+    llm: bool = False,
 ) -> int:
     """`rag eval`: on the current index, or on ``corpus`` indexed into a temporary folder."""
     gold = load_gold(gold_path)
@@ -33,7 +34,7 @@ def evaluate_cli(
             settings = replace(settings, index_dir=Path(scratch), corpus_dir=corpus, chroma_url="")
         say = None if progress is None else partial(print, file=sys.stderr, flush=True)
         pipeline = Pipeline.load(settings, build=corpus is not None, say=say)
-        results = by_split(run_ours(pipeline, gold, progress))
+        results = by_split(run_ours(pipeline, gold, progress, llm))
     if as_json:
         brief = {
             split: {k: v for k, v in r.items() if k != "records"} for split, r in results.items()
@@ -79,7 +80,7 @@ def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path
     paths[0].write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     tables = "\n\n".join(table(result, name) for name, result in results.items())
     paths[1].write_text(f"# Answer quality\n\n{tables}\n", encoding="utf-8")
-    names = [m for m in METRICS if m != "latency_median_s"]
+    names = [m for m in METRICS if m not in ("latency_median_s", "llm_answers")]
     figure, axes = plt.subplots(figsize=(11, 4))
     width = 0.8 / len(results)
     for n, (name, result) in enumerate(results.items()):

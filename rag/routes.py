@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import chain
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rag.answer import Answer
 from rag.config import MAX_K
 from rag.corpus import MONTH_PATTERN
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
@@ -52,6 +54,7 @@ class Ask(Search):
 
     history: list[Turn] = Field([], max_length=MAX_HISTORY)
     stream: bool = Field(False, description="server-sent events: delta events, then answer")
+    llm: bool = Field(False, description="the answer is written by the LLM of RAG_LLM")
 
 
 class Passages(BaseModel):
@@ -66,6 +69,10 @@ class AnswerOut(BaseModel):
     abstained: bool
     confidence: float
     sources: list[dict[str, Any]]
+    mode: str = Field(description="extractive, or llm: written by the LLM, citations checked")
+    llm: str | None = Field(description="the LLM asked, if any")
+    sentences: list[dict[str, Any]] = Field(description="text, citations, dropped, supported")
+    note: str = Field(description="why the LLM's answer was not kept, or could not be had")
 
 
 def router(pipeline: Pipeline) -> APIRouter:
@@ -81,11 +88,11 @@ def router(pipeline: Pipeline) -> APIRouter:
     @api.post("/ask", response_model=AnswerOut)
     def ask(body: Ask) -> Any:
         """A cited answer, or an abstention; ``stream: true`` sends it as server-sent events."""
-        answer = pipeline.ask(body.question, body.history, body.k, body.filters())
+        items = pipeline.stream(body.question, body.history, body.k, body.filters(), body.llm)
+        first = next(items)  # a bad request fails here, before any event is sent
         if not body.stream:
-            return answer.as_dict()
-        events = _events(answer.text, answer.as_dict())
-        return StreamingResponse(events, media_type="text/event-stream")
+            return [i for i in chain([first], items) if isinstance(i, Answer)][-1].as_dict()
+        return StreamingResponse(_events(chain([first], items)), media_type="text/event-stream")
 
     @api.get("/articles")
     def articles() -> dict[str, Any]:
@@ -119,16 +126,23 @@ def router(pipeline: Pipeline) -> APIRouter:
     return api
 
 
-def _events(text: str, final: dict[str, object]) -> Iterator[str]:
+def _events(items: Iterator[str | Answer]) -> Iterator[str]:
     """The answer as server-sent events: ``delta`` pieces of text, then the whole ``answer``.
+    An LLM's draft streams as it is written; an extractive answer is cut into pieces.
 
     Example: "a b" -> 'event: delta\\ndata: {"text": "a"}' ... 'event: answer\\ndata: {...}'
     """
-    sent = ""
-    for prefix in stream_prefixes(text):
-        yield _event("delta", {"text": prefix[len(sent) :]})
-        sent = prefix
-    yield _event("answer", final)
+    streamed = False
+    for item in items:
+        if isinstance(item, str):
+            streamed = True
+            yield _event("delta", {"text": item})
+            continue
+        sent = ""
+        for prefix in [] if streamed else stream_prefixes(item.text):
+            yield _event("delta", {"text": prefix[len(sent) :]})
+            sent = prefix
+        yield _event("answer", item.as_dict())
 
 
 def _event(name: str, data: object) -> str:

@@ -67,7 +67,16 @@ def _chat_tab(pipeline: Pipeline, settings: Settings, now: dict[str, Any]) -> li
                     autofocus=True,
                 )
                 send = gr.Button("Envoyer", variant="primary", scale=1, elem_id="rag-send")
-            clear = gr.Button("Nouvelle conversation", size="sm", elem_id="rag-clear")
+            with gr.Row():
+                use_llm = gr.Checkbox(
+                    False,
+                    label=f"Réponse rédigée par le LLM ({pipeline.llm.name})"
+                    if pipeline.llm
+                    else "",
+                    visible=pipeline.llm is not None,  # only when RAG_LLM names one
+                    elem_id="rag-llm",
+                )
+                clear = gr.Button("Nouvelle conversation", size="sm", elem_id="rag-clear")
             with gr.Accordion("Filtres et réglages", open=False):
                 k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages consultés")
                 with gr.Row():
@@ -89,7 +98,7 @@ def _chat_tab(pipeline: Pipeline, settings: Settings, now: dict[str, Any]) -> li
             )
 
     ask = partial(handlers.respond, pipeline)
-    inputs = [question, chatbot, history, k, date_from, date_to, files, show_scores]
+    inputs = [question, chatbot, history, k, date_from, date_to, files, show_scores, use_llm]
     outputs = [chatbot, panel, article, history, sources, question]
     gr.on([question.submit, send.click], ask, inputs, outputs, api_name="ask")
 

@@ -104,11 +104,19 @@ def test_filter_that_excludes_the_answer_leads_to_abstention(seeds_pipeline: Pip
     assert "Jake Sullivan" not in answer.text
 
 
+LLM_KEYS = ("mode", "llm", "sentences", "note")
+
+
 def test_json_contract(sullivan: Answer) -> None:
     data = json.loads(json.dumps(sullivan.as_dict(), ensure_ascii=False))
 
-    assert set(data) == {"question", "answer", "abstained", "confidence", "sources"}
+    assert set(data) == {"question", "answer", "abstained", "confidence", "sources", *LLM_KEYS}
     assert 0.5 < data["confidence"] <= 1
+    assert data["mode"] == "extractive" and data["llm"] is None and data["note"] == ""
+    assert data["sentences"] == [
+        {"text": s.text, "citations": [s.n], "dropped": [], "supported": True}
+        for s in sullivan.sources
+    ]
     assert data["question"] == SULLIVAN_Q
     assert data["answer"] == sullivan.text
     assert data["abstained"] is False
@@ -120,8 +128,8 @@ def test_json_contract(sullivan: Answer) -> None:
 def test_abstention_json_has_the_same_keys(seeds_pipeline: Pipeline) -> None:
     data = seeds_pipeline.ask("Quelle est la recette de la tarte tatin ?").as_dict()
 
-    assert set(data) == {"question", "answer", "abstained", "confidence", "sources"}
-    assert data["abstained"] is True
+    assert set(data) == {"question", "answer", "abstained", "confidence", "sources", *LLM_KEYS}
+    assert data["abstained"] is True and data["sentences"] == []
     assert data["confidence"] < seeds_pipeline.settings.abstain_threshold
     assert data["sources"] == []
 

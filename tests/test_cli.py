@@ -13,7 +13,17 @@ import pytest
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 RAG = Path(sys.executable).parent / "rag"
-CONTRACT = {"question", "answer", "abstained", "confidence", "sources"}
+CONTRACT = {
+    "question",
+    "answer",
+    "abstained",
+    "confidence",
+    "sources",
+    "mode",
+    "llm",
+    "sentences",
+    "note",
+}
 SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
 
 

@@ -15,6 +15,7 @@ SULLIVAN_Q = "Qui est le conseiller à la sécurité nationale de Joe Biden ?"
 SULLIVAN = "002_c1d3609a954ad6a6.txt"
 DIPLOMATIE = "003_b5fe129bdbb88210.txt"
 CONTRACT = {"question", "answer", "abstained", "confidence", "sources"}
+CONTRACT |= {"mode", "llm", "sentences", "note"}  # issue #8: generative answers
 
 
 @pytest.fixture(scope="module")
