@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from rag.answer import Answer, Source
+from rag.bm25 import tokenize
 from rag.citations import Sentence, check, claims, clean, neutralise, says_dont_know
 from rag.embedding import Embedder
 from rag.errors import LLMUnavailable
@@ -119,12 +120,8 @@ def checked(
         kept = tuple(n for n, support in verdicts.items() if support and support.supported)
         dropped = tuple(n for n in verdicts if n not in kept)
         sentences.append(Sentence(claim.text, kept, dropped))
-    if not any(s.citations for s in sentences):
-        why = (
-            "the LLM says the passages do not hold the answer"
-            if says_dont_know(text)
-            else "no sentence of the LLM's answer is supported by the passage it cites"
-        )
+    why = _rejected(extractive.query, text, sentences)
+    if why:
         return replace(extractive, llm=name, note=f"{why} (extractive answer given)")
     lang = extractive.language
     body = " ".join(_render(s, lang) for s in sentences)
@@ -140,6 +137,20 @@ def checked(
         llm=name,
         sentences=sentences,
     )
+
+
+def _rejected(query: str, text: str, sentences: list[Sentence]) -> str:
+    """Why the LLM's answer cannot be kept ("" when it can): no supported sentence, or none
+    that shares a word with the question (a true sentence about another article)."""
+    supported = [s for s in sentences if s.citations]
+    if not supported:
+        if says_dont_know(text):
+            return "the LLM says the passages do not hold the answer"
+        return "no sentence of the LLM's answer is supported by the passage it cites"
+    asked = set(tokenize(query))
+    if not any(asked & set(tokenize(s.text)) for s in supported):
+        return "the LLM's supported sentences do not address the question"
+    return ""
 
 
 def _render(sentence: Sentence, lang: str) -> str:

@@ -136,7 +136,7 @@ def test_the_llm_streams_then_cites_or_falls_back(backend: str, request: Any) ->
     pieces, answer = _stream(pipeline, SUMMIT)
     assert len(pieces) > 1  # the draft came piece by piece
     _cites_or_falls_back(pipeline, SUMMIT, answer)
-    print(backend, answer.mode, repr("".join(pieces)), answer.note)
+    print(backend, answer.mode, repr("".join(pieces)), repr(answer.text), answer.note)
 
 
 def test_citation_check_drops_a_citation_its_passage_does_not_support(gguf: Pipeline) -> None:
@@ -149,21 +149,31 @@ def test_citation_check_drops_a_citation_its_passage_does_not_support(gguf: Pipe
     text = (
         "Le sommet aura lieu à Genève le 16 juin [1]. "
         "Le festival de Montreux accueille trois cents musiciens [1]. "
-        "Les délégations arriveront la veille [2]."
+        "Les délégations arriveront la veille [2]. "
+        "Les délégations arriveront la veille au bord du lac Léman."
     )
     answer = checked(extractive, text, shown, "test", gguf.embedder, gguf.store)
-    first, second, third = answer.sentences
+    first, second, third, uncited = answer.sentences
     assert answer.mode == "llm" and first.citations == (1,) and not first.dropped
     assert second.citations == () and second.dropped == (1,)  # jazz is not in the Geneva passage
     assert third.citations == () and third.dropped == (2,)  # nor Geneva's delegates in jazz
+    assert uncited.citations == (1,)  # no marker: cited to the passage that supports it
     assert "trois cents musiciens. [non vérifié]" in answer.text
     assert [s.file for s in answer.sources] == ["geneve.txt"]
     assert "16 juin" in answer.sources[0].text
     assert answer.as_dict()["sentences"][1]["supported"] is False
     # nothing supported: the extractive answer stands, and says why
-    fallback = checked(extractive, text.split(". ")[1], shown, "test", gguf.embedder, gguf.store)
+    fallback = checked(
+        extractive, text.split(". ")[1] + ".", shown, "test", gguf.embedder, gguf.store
+    )
     assert fallback.mode == "extractive" and fallback.text == extractive.text
     assert "supported" in fallback.note
+    wrong_month = (
+        "Le sommet entre Joe Biden et Vladimir Poutine aura lieu à Genève le 16 juillet [1]."
+    )
+    assert checked(extractive, wrong_month, shown, "test", gguf.embedder, gguf.store).mode == (
+        "extractive"
+    )  # a date (or number) the passage does not hold is never supported
 
 
 def test_an_llm_that_does_not_know_gives_way_to_the_extractive_answer(gguf: Pipeline) -> None:
