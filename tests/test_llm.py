@@ -246,6 +246,14 @@ def test_a_bad_model_file_gives_one_line_and_the_extractive_answer(
     assert answer.mode == "extractive" and "cannot load" in answer.note
 
 
+def test_passages_too_long_for_the_context_give_one_line(
+    corpus_settings: Settings, embedder: Any
+) -> None:
+    tiny = replace(corpus_settings, llm="gguf", llm_model_path=str(smollm2()), llm_context=256)
+    answer = _pipeline(tiny, embedder).ask(SUMMIT, llm=True)
+    assert answer.mode == "extractive" and "context" in answer.note and "\n" not in answer.note
+
+
 def test_cli_ask_llm_json(corpus_settings: Settings) -> None:
     env = {
         **os.environ,
