@@ -79,6 +79,13 @@ def generate(
     s = llm.settings
     lang = extractive.language
     messages, shown = prompt(extractive.question, lang, hits, s.llm_context, s.llm_max_tokens)
+    if hits and not shown:
+        note = (
+            f"no passage fits in the LLM's context of {s.llm_context} tokens: raise "
+            "RAG_LLM_CONTEXT (extractive answer given)"
+        )
+        yield replace(extractive, llm=llm.name, note=note)
+        return
     draft = _Draft({h.passage.file for h in shown})
     try:
         for piece in llm.stream(messages):
