@@ -125,6 +125,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.corpus import printable
     from rag.pipeline import Pipeline
 
     questions = sys.stdin if args.question == "-" else [args.question]
@@ -138,7 +139,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
             continue
         print(answer.text)
         for s in answer.sources:
-            print(f"  [{s.n}] {s.file} ({s.date or 'sans date'}) « {s.text} »")
+            print(f"  [{s.n}] {printable(s.file)} ({s.date or 'sans date'}) « {s.text} »")
     return 0
 
 
@@ -161,6 +162,7 @@ def _answer(pipeline: Any, question: str, args: argparse.Namespace) -> Any:
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.corpus import printable
     from rag.retriever import Retriever
 
     results = Retriever.open(settings).search(
@@ -171,7 +173,7 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     for row in [] if args.json else rows:
         print(
-            f"{row['rank']}. {row['file']} {row['date']} [{row['start']}:{row['end']}] {row['score']}"
+            f"{row['rank']}. {printable(str(row['file']))} {row['date']} [{row['start']}:{row['end']}] {row['score']}"
         )
         print("   " + " ".join(str(row["text"]).split())[:200])
     return 0
@@ -199,6 +201,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from rag.pipeline import Pipeline
     from rag.server import Server, create_app
     from rag.ui import parse_auth
+    from rag.uploads import exposure_warning
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     parse_auth(settings.auth)  # fail before the slow part, not after
@@ -209,6 +212,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"serving the chat on {server.url} and the API on {server.url}api (docs: {server.url}docs)"
     )
+    if exposure_warning(settings):  # last, where it is seen
+        _say(exposure_warning(settings))
     server.run()
     return 0
 

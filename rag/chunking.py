@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.corpus import Article, month_number
@@ -24,6 +24,11 @@ _END = re.compile(r"[.!?…]+(?:[ \u00a0\u202f]?[»\"”’)\]])*(?=\s)|\n+")
 _WORD_BEFORE = re.compile(r"([\w.\-°]+)$")
 _OPENERS = '«"“‘([—–-'
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\S+")
+_NONSPACE = re.compile(r"\S")
+# characters counted at once when a sentence is too long: a few hundred tokens, so that
+# cutting a sentence of any length costs time in proportion to its length, never its square
+WINDOW_CHARS = 8 * TARGET_TOKENS
 
 
 @dataclass(frozen=True)
@@ -88,10 +93,10 @@ def answer_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def _is_boundary(text: str, stop: int, after: int, end: int) -> bool:
-    rest = text[after:end].lstrip()
-    if not rest:
+    following = _NONSPACE.search(text, after, end)  # not text[after:end]: that is quadratic
+    if following is None:
         return True
-    nxt = rest[0]
+    nxt = following.group()
     if not (nxt.isupper() or nxt.isdigit() or nxt in _OPENERS):
         return False
     if text[stop] != ".":
@@ -150,18 +155,66 @@ def chunk_article(
 def _fit(
     text: str, spans: list[tuple[int, int]], count_tokens: Callable[[str], int]
 ) -> list[tuple[int, int]]:
-    """Cut any sentence longer than MAX_TOKENS at word boundaries."""
+    """Cut any sentence longer than MAX_TOKENS at word boundaries (inside a word if need be).
+
+    Example: a 10,000-word sentence -> pieces of at most TARGET_TOKENS, in order, none empty.
+    """
     out: list[tuple[int, int]] = []
     for start, end in spans:
-        while count_tokens(text[start:end]) > MAX_TOKENS:
-            cut = start
-            for word in re.finditer(r"\S+", text[start:end]):
-                if count_tokens(text[start : start + word.end()]) > TARGET_TOKENS:
-                    break
-                cut = start + word.end()
-            if cut == start:
-                break
+        while start < end and _longer(text, start, end, count_tokens):
+            cut = _cut(text, start, end, count_tokens)
             out.append((start, cut))
-            start = cut + len(text[cut:end]) - len(text[cut:end].lstrip())
-        out.append((start, end))
+            following = _NONSPACE.search(text, cut, end)
+            start = following.start() if following else end
+        if start < end:
+            out.append((start, end))
     return out
+
+
+def _longer(text: str, start: int, end: int, count_tokens: Callable[[str], int]) -> bool:
+    """Whether text[start:end] has more than MAX_TOKENS, counting only as much as needed."""
+    window = WINDOW_CHARS
+    while True:
+        stop = min(end, start + window)
+        if count_tokens(text[start:stop]) > MAX_TOKENS:
+            return True
+        if stop == end:
+            return False
+        window *= 2
+
+
+def _cut(text: str, start: int, end: int, count_tokens: Callable[[str], int]) -> int:
+    """The end of the longest run of words from ``start`` within TARGET_TOKENS (at least 1 char)."""
+
+    def fits(cut: int) -> bool:
+        return count_tokens(text[start:cut]) <= TARGET_TOKENS
+
+    window = WINDOW_CHARS
+    while True:
+        stop = min(end, start + window)
+        ends = [m.end() for m in _WORD.finditer(text, start, stop)]
+        if stop < end and ends and ends[-1] == stop:
+            ends.pop()  # that word may go on past the window
+        if stop == end or not fits(ends[-1] if ends else stop):
+            break
+        window *= 2
+    words = _last_fitting(ends, fits)
+    if words is not None:
+        return words
+    # the first word alone is longer than TARGET_TOKENS: cut inside it
+    return _last_fitting(range(start + 1, ends[0] if ends else stop), fits) or start + 1
+
+
+def _last_fitting(cuts: Sequence[int], fits: Callable[[int], bool]) -> int | None:
+    """The last of the increasing ``cuts`` that ``fits`` (a prefix of them fits), by bisection.
+
+    Example: ([3, 5, 9], lambda c: c < 6) -> 5
+    """
+    low, high = 0, len(cuts)  # cuts[:low] fit, cuts[high:] do not
+    while low < high:
+        middle = (low + high) // 2
+        if fits(cuts[middle]):
+            low = middle + 1
+        else:
+            high = middle
+    return cuts[low - 1] if low else None

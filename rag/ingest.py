@@ -18,9 +18,9 @@ from pathlib import Path
 
 from rag.chunking import Passage, answer_sentences, chunk_article
 from rag.config import Settings
-from rag.corpus import Article, Skipped, find_files, read_article
+from rag.corpus import Article, Skipped, find_files, printable, read_article
 from rag.embedding import Embedder
-from rag.errors import IndexCorrupt, InputError, NoIndex
+from rag.errors import IndexCorrupt, IndexReadOnly, InputError, NoIndex
 from rag.store import Store, passage_of
 
 Progress = Callable[[int, int], None]
@@ -34,17 +34,19 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bad_dates: list[str] = field(default_factory=list)  # indexed without their malformed date
     passages: int = 0
     embedded: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
         """One line. Example: "added 5, updated 0, removed 0, unchanged 0, skipped 0; 24 passages..."."""
-        skipped = "; ".join(f"{s.path.name}: {s.reason}" for s in self.skipped)
+        skipped = "; ".join(f"{printable(s.path.name)}: {s.reason}" for s in self.skipped)
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
             f"unchanged {len(self.unchanged)}, skipped {len(self.skipped)}"
             + (f" ({skipped})" if skipped else "")
+            + (f", skipped-date {len(self.bad_dates)}" if self.bad_dates else "")
             + f"; {self.passages} passages in the index, {self.embedded} embedded, {self.seconds:.1f} s"
         )
 
@@ -65,7 +67,7 @@ def ingest(
     report = IngestReport()
     if rebuild:  # re-embed every article of the index, not only those under ``paths``
         paths = [*paths, *_indexed_files(settings)]
-    files = find_files(paths)
+    files = find_files(paths, report.skipped)
     articles = _read_all(files, report)
     wanted = {p.id: p for a in articles for p in chunk_article(a)}
     roots = [p.resolve() for p in paths]
@@ -106,6 +108,12 @@ def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
             continue
         if result.encoding != "utf-8":
             report.warnings.append(f"{path.name}: not valid UTF-8, read as Latin-1")
+        if result.bad_date:
+            report.bad_dates.append(result.file)
+            report.warnings.append(
+                f"{path.name}: date {result.bad_date} is not a month (use YYYY-MM): "
+                "indexed without a date"
+            )
         articles.append(result)
     return articles
 
@@ -163,7 +171,8 @@ def _embed_and_store(
 ) -> None:
     for start in range(0, len(new), batch):
         chunk = new[start : start + batch]
-        store.upsert(chunk, embedder.embed_passages([p.text for p in chunk], batch).tolist())
+        vectors = embedder.embed_passages([p.text for p in chunk], batch, background=True)
+        store.upsert(chunk, vectors.tolist())
         _embed_sentences(chunk, store, embedder, batch)
         if progress:
             progress(start + len(chunk), len(new))
@@ -175,7 +184,8 @@ def _embed_sentences(passages: list[Passage], store: Store, embedder: Embedder, 
         chunk = passages[start : start + batch]
         spans = [answer_sentences(p.text) for p in chunk]
         texts = [p.text[s:e] for p, own in zip(chunk, spans) for s, e in own]
-        store.upsert_sentences(chunk, spans, embedder.embed_passages(texts, batch).tolist())
+        vectors = embedder.embed_passages(texts, batch, background=True)
+        store.upsert_sentences(chunk, spans, vectors.tolist())
 
 
 def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:
@@ -188,8 +198,12 @@ def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:
 
 @contextmanager
 def _lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".ingest.lock", "w") as handle:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".ingest.lock", "w")  # closed by the with below
+    except PermissionError as exc:
+        raise IndexReadOnly.because(exc) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -14,16 +15,19 @@ import numpy as np
 
 from rag.answer import Answer, compose
 from rag.chat import rewrite, rewrite_with
-from rag.config import Settings
+from rag.config import MAX_K, Settings
 from rag.embedding import Embedder
 from rag.errors import ConfigError, InputError, NoIndex, RagError
 from rag.ingest import IngestReport, Progress, ingest
 from rag.llm import LLM
 from rag.retrieval import Filters, Hit, retrieve
 from rag.store import Store
+from rag.watch import forget_embedded, published
 
 MAX_QUESTION_CHARS = 2000
 REFRESH_SECONDS = 30  # with a Chroma server: how often to look for other machines' ingests
+CHECK_SECONDS = 1.0  # embedded: how often to look for another process's ingest (a file read)
+INGEST_NICENESS = 10  # added to the ingest thread's nice value: questions come first
 
 
 @dataclass
@@ -38,6 +42,10 @@ class Pipeline:
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
+    _published: str = ""  # the keyword snapshot this process last saw (rag/watch.py)
+
+    def __post_init__(self) -> None:
+        self._published = published(self.settings)
 
     @classmethod
     def load(
@@ -127,18 +135,36 @@ class Pipeline:
 
         The new index's keyword snapshot is brought up to date before readers switch to it.
         """
-        self._checked = time.monotonic()
-        fresh = Store.open(self.settings)
-        if fresh.last_ingest != self.store.last_ingest or fresh.model != self.store.model:
-            fresh.check_model(self.embedder.name)
-            fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
-            self.store = fresh
+        with self._write:  # this process's own ingest is not news: wait until it is done
+            self._checked = time.monotonic()
+            now = published(self.settings)
+            moved = now != self._published
+            if moved:
+                forget_embedded(self.settings)
+            fresh = Store.open(self.settings)
+            if moved or (fresh.last_ingest, fresh.model) != (
+                self.store.last_ingest,
+                self.store.model,
+            ):
+                fresh.check_model(self.embedder.name)
+                fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
+                self.store = fresh
+            self._published = now
 
     def _current(self) -> Store:
-        """The index to answer from; with a Chroma server, refreshed in the background."""
+        """The index to answer from, refreshed in the background after another process's ingest.
+
+        Embedded: checked every CHECK_SECONDS (one small file read); with a Chroma server,
+        where other machines' ingests leave no local trace, every ``refresh_seconds``.
+        """
         store = self.store
-        due = time.monotonic() - self._checked > self.refresh_seconds
-        if self.settings.chroma_url and due and self._refreshing.acquire(blocking=False):
+        since = time.monotonic() - self._checked
+        if self.settings.chroma_url:
+            due = since > self.refresh_seconds
+        else:
+            due = since > CHECK_SECONDS and published(self.settings) != self._published
+            self._checked = time.monotonic() if since > CHECK_SECONDS else self._checked
+        if due and self._refreshing.acquire(blocking=False):
             self._checked = time.monotonic()
             threading.Thread(target=self._refresh_in_background, daemon=True).start()
         return store
@@ -159,16 +185,24 @@ class Pipeline:
         filters: Filters,
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
+        if k is not None and not 1 <= k <= MAX_K:
+            raise InputError(f"k={k}: ask for 1 to {MAX_K} passages")
         top_k, candidates = k or self.settings.top_k, self.settings.candidates
         return retrieve(query, store, self.embedder, top_k, filters, candidates, vector)
 
     def ingest(
         self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        """Ingest, then switch readers to the new index; until then they use the old one."""
+        """Ingest, then switch readers to the new index; until then they use the old one.
+
+        The work runs in a thread of lower CPU priority, its encoder calls after questions'.
+        """
         with self._write:
-            report = ingest(paths, self.settings, self.embedder, rebuild, progress)
+            if published(self.settings) != self._published:  # another process ingested
+                forget_embedded(self.settings)
+            report = _niced(lambda: ingest(paths, self.settings, self.embedder, rebuild, progress))
             self.store = Store.open(self.settings)
+            self._published = published(self.settings)
         return report
 
     def articles(self) -> list[dict[str, Any]]:
@@ -181,6 +215,32 @@ class Pipeline:
             )
             row["passages"] += 1
         return sorted(rows.values(), key=lambda r: (r["file"], r["path"]))
+
+
+def _niced(work: Callable[[], IngestReport]) -> IngestReport:
+    """``work()`` in a thread of lower CPU priority (Linux threads have their own nice value)."""
+    result: list[IngestReport] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            me = threading.get_native_id()
+            os.setpriority(
+                os.PRIO_PROCESS, me, os.getpriority(os.PRIO_PROCESS, me) + INGEST_NICENESS
+            )
+        except (OSError, AttributeError):  # not permitted, or not Linux: run at normal priority
+            pass
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="rag-ingest", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def _check(question: str) -> str:

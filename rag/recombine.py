@@ -101,7 +101,9 @@ class ReusedVectors(Embedder):
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.real.embed_queries(texts)
 
-    def embed_passages(self, texts: list[str], batch_size: int = 0) -> np.ndarray:
+    def embed_passages(
+        self, texts: list[str], batch_size: int = 0, background: bool = False
+    ) -> np.ndarray:
         if not texts:
             return self.real.embed_passages([])
         parts = [[t[s:e] for s, e in split_sentences(t)] or [t] for t in texts]

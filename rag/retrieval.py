@@ -28,6 +28,10 @@ class Filters:
         for value in (self.date_from, self.date_to):
             if value and not is_month(value):
                 raise InputError(f"Date {value!r} is not YYYY-MM: write e.g. 2021-04")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InputError(
+                f"The first month ({self.date_from}) is after the last ({self.date_to}): swap them"
+            )
 
     def where(self) -> dict[str, Any] | None:
         """The same filter as a Chroma ``where`` clause."""

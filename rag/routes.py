@@ -15,13 +15,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.answer import Answer
+from rag.config import MAX_K
 from rag.corpus import MONTH_PATTERN
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
 from rag.retrieval import Filters
 from rag.retriever import SearchResult
 from rag.ui import stream_prefixes
 
-MAX_K = 50
 MAX_FILES = 1000
 MAX_HISTORY = 50
 Month = str  # "YYYY-MM" or "" (no limit)

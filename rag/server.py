@@ -7,6 +7,7 @@ API docs at /docs are served from the swagger-ui-bundle package: nothing comes f
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
 
 STATUS = {InputError: 400, ConfigError: 400, NoIndex: 503}  # other RagErrors: 500
+LOGIN_FAILURES = 5  # failed logins from one address within LOGIN_WINDOW seconds: then it waits
+LOGIN_WINDOW = 60.0
 
 
 def create_app(pipeline: Pipeline, settings: Settings) -> FastAPI:
@@ -41,9 +44,14 @@ def create_app(pipeline: Pipeline, settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     _errors(app)
+    if settings.auth:
+        _throttle_logins(app, LoginThrottle())
     app.include_router(router(pipeline), prefix="/api", dependencies=[Depends(_guard(settings))])
     _docs(app)
     demo = webapp.build_app(pipeline, settings)
+    # what launch() would set: only then does Gradio refuse a "file" that names a path on the
+    # server instead of one the browser uploaded (mount_gradio_app leaves it unset)
+    demo.has_launched = True
     return gr.mount_gradio_app(app, demo, "/", **webapp.mount_options(settings))
 
 
@@ -70,6 +78,59 @@ def _guard(settings: Settings) -> Any:
             )
 
     return guard
+
+
+class LoginThrottle:
+    """Failed logins per client address; after LOGIN_FAILURES within LOGIN_WINDOW seconds,
+    that address waits for the oldest of them to age out, whatever it sends meanwhile.
+
+    Example: five wrong passwords in a minute -> the sixth try, right or wrong, gets a 429.
+    """
+
+    def __init__(self, limit: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        """Seconds ``client`` must wait before its next try (0: go ahead)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.pop(client, []) if now - t < self.window]
+            if recent:
+                self._failures[client] = recent
+            return self.window - (now - recent[0]) if len(recent) >= self.limit else 0.0
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._failures.setdefault(client, []).append(time.monotonic())
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+def _throttle_logins(app: FastAPI, throttle: LoginThrottle) -> None:
+    """Count the chat's failed logins (POST /login) and the API's 401s against ``throttle``."""
+    from fastapi.responses import JSONResponse
+
+    @app.middleware("http")
+    async def logins(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        login = request.method == "POST" and path.rstrip("/") == "/login"
+        if not (login or path.startswith("/api/")):
+            return await call_next(request)
+        client = request.client.host if request.client else "unknown"
+        wait = math.ceil(throttle.wait(client))
+        if wait:
+            message = f"Too many failed logins from {client}: try again in {wait} s"
+            return JSONResponse({"error": message}, 429, {"Retry-After": str(wait)})
+        response = await call_next(request)
+        if response.status_code == 401 or (login and response.status_code == 400):
+            throttle.failed(client)
+        elif response.status_code < 400:
+            throttle.succeeded(client)
+        return response
 
 
 def _errors(app: FastAPI) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from rag.bm25 import KeywordIndex
 from rag.chunking import Passage
 from rag.config import Settings
-from rag.errors import ConfigError, IndexCorrupt, ModelMismatch, NoIndex
+from rag.errors import ConfigError, IndexCorrupt, IndexReadOnly, ModelMismatch, NoIndex
 
 NEXT = "-next"
 SENTENCES = "-sentences"  # beside each passage collection: the vectors of its sentences
@@ -329,10 +329,13 @@ def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
 
 
 def _wrap(call: Any) -> Any:
-    """Run a Chroma call, turning its internal errors into IndexCorrupt."""
+    """Run a Chroma call, turning its internal errors into IndexCorrupt (IndexReadOnly when
+    the files cannot be written: rebuilding would not help)."""
     try:
         return call()
     except Exception as exc:
+        if isinstance(exc, PermissionError) or "readonly database" in str(exc):
+            raise IndexReadOnly.because(exc) from exc
         if type(exc).__module__.startswith("chromadb") or isinstance(exc, (OSError, ValueError)):
             raise IndexCorrupt(
                 f"Chroma index is unreadable ({type(exc).__name__}: {exc}): "

@@ -7,15 +7,12 @@ escaped before it reaches HTML: a corpus file is data, never markup.
 from __future__ import annotations
 
 import html
-import os
 import re
-import unicodedata
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.corpus import SUFFIXES, Skipped, decode, read_article
+from rag.corpus import decode
 from rag.errors import ConfigError, InputError
 from rag.retrieval import Filters
 
@@ -197,92 +194,6 @@ def article_rows(articles: Sequence[dict[str, Any]]) -> list[list[Any]]:
 def month_choices(articles: Sequence[dict[str, Any]]) -> list[str]:
     """The distinct "YYYY-MM" dates of the corpus, oldest first."""
     return sorted({a["date"] for a in articles if a["date"]})
-
-
-def corpus_files(articles: Sequence[dict[str, Any]], corpus_dir: Path) -> list[str]:
-    """Names of the indexed articles that live in ``corpus_dir`` (the ones the UI may delete)."""
-    root = corpus_dir.resolve()
-    return [a["file"] for a in articles if Path(a["path"]).parent == root]
-
-
-def safe_filename(name: str) -> str:
-    """A plain file name for an upload, or InputError.
-
-    Example: "../Mon article!.TXT" -> "Mon_article.txt"
-    """
-    base = re.split(r"[\\/]", name)[-1]
-    stem, dot, suffix = unicodedata.normalize("NFC", base).strip().rpartition(".")
-    suffix = f".{suffix.lower()}"
-    if not dot or suffix not in SUFFIXES:
-        raise InputError(
-            f"{base} : type non pris en charge, seuls les fichiers .txt et .md sont acceptés."
-        )
-    stem = _UNSAFE_NAME.sub("_", stem).strip("._-")[:MAX_NAME_CHARS]
-    if not stem:
-        raise InputError(f"{base} : nom de fichier inutilisable, renommez le fichier.")
-    return stem + suffix
-
-
-def save_upload(
-    source: Path, name: str, corpus_dir: Path, max_mb: int, replace: bool = False
-) -> tuple[Path, bool]:
-    """Check an uploaded file and copy it into ``corpus_dir``; returns (path, written).
-
-    ``written`` is False when the same content is already there. A different file with the
-    same name is only replaced when ``replace`` is set.
-    """
-    target_name = safe_filename(name)
-    size = source.stat().st_size
-    if size > max_mb * 1024 * 1024:
-        raise InputError(f"{name} : {size / 1048576:.1f} Mo, au-delà de la limite de {max_mb} Mo.")
-    data = source.read_bytes()
-    checked = read_article(Path(target_name), data)
-    if isinstance(checked, Skipped):
-        raise InputError(f"{name} : fichier refusé ({checked.reason}).")
-    root = corpus_dir.resolve()
-    target = root / target_name
-    if target.is_symlink() or target.resolve().parent != root:
-        raise InputError(f"{target_name} : emplacement refusé.")
-    if target.exists():
-        if target.read_bytes() == data:
-            return target, False
-        if not replace:
-            raise InputError(
-                f"{target_name} existe déjà avec un autre contenu : renommez le fichier "
-                "ou cochez « Remplacer les fichiers existants »."
-            )
-    _write_atomically(target, data, replace)
-    return target, True
-
-
-def _write_atomically(target: Path, data: bytes, replace: bool) -> None:
-    # a hidden temporary file is invisible to ingest; link/replace publish it in one step
-    temporary = target.parent / f".upload-{uuid.uuid4().hex}.part"
-    temporary.write_bytes(data)
-    try:
-        if replace:
-            os.replace(temporary, target)
-        else:
-            try:
-                os.link(temporary, target)
-            except FileExistsError:
-                raise InputError(
-                    f"{target.name} vient d'être ajouté par ailleurs : réessayez."
-                ) from None
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def remove_article(name: str, corpus_dir: Path) -> Path:
-    """Delete one article file from ``corpus_dir``; the name may not point anywhere else."""
-    root = corpus_dir.resolve()
-    target = root / name
-    if not name or re.search(r"[\\/]", name) or name.startswith(".") or target.parent != root:
-        raise InputError(f"{name!r} n'est pas un article du dossier {corpus_dir}.")
-    if not target.is_file():
-        raise InputError(f"{name} n'est plus dans {corpus_dir} : rafraîchissez la page.")
-    target.unlink()
-    return target
 
 
 # --- serving ---------------------------------------------------------------------------------

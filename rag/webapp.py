@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from rag import handlers, ui
+from rag import handlers, ui, uploads
 from rag.config import Settings
 
 if TYPE_CHECKING:
@@ -141,7 +141,10 @@ def _corpus_tab(settings: Settings, now: dict[str, Any]) -> dict[str, Any]:
         datatype=["str", "str", "str", "number"],
         show_search="search",
     )
-    with gr.Row():
+    writable = uploads.writes_allowed(settings)  # handlers check it again: buttons can be forged
+    if not writable:
+        gr.Markdown(uploads.READ_ONLY, elem_id="rag-read-only")
+    with gr.Row(visible=writable):
         with gr.Column():
             files = gr.File(
                 label=f"Ajouter des articles (.txt ou .md, {settings.max_upload_mb} Mo au plus)",

@@ -229,3 +229,30 @@ def test_basic_auth_from_settings(auth_server: tuple[str, tuple[str, str]]) -> N
         client(auth_url)
     session = Client(auth_url, auth=auth, verbose=False)
     assert "Sullivan" in ask(session, SULLIVAN)[0]
+
+
+def test_only_indexed_articles_can_be_deleted(app_url: str, app_settings: Any) -> None:
+    notes = app_settings.corpus_dir / "notes.json"
+    notes.write_text('{"secret": 1}', encoding="utf-8")
+
+    status, *_ = client(app_url).predict("notes.json", api_name="/delete")
+
+    assert "**Refusé**" in status and "indexé" in status
+    assert notes.exists()
+
+
+def test_upload_of_a_server_path_is_a_clear_error(
+    app_url: str, app_settings: Any, tmp_path: Path
+) -> None:
+    """A forged upload naming a file on the server, not one the browser sent, is refused."""
+    import httpx
+
+    secret = tmp_path / "serveur.txt"
+    secret.write_text(" date 2021-01 Secret\n\nUn fichier du serveur, pas du navigateur.\n")
+    forged = {"data": [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}], False]}
+    with httpx.Client(base_url=app_url, timeout=120) as http:
+        event = http.post("/gradio_api/call/upload", json=forged).json()["event_id"]
+        reply = http.get(f"/gradio_api/call/upload/{event}").text
+
+    assert "event: error" in reply and "not uploaded by a user" in reply
+    assert not (app_settings.corpus_dir / "serveur.txt").exists()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from rag.chunking import Passage, chunk_article, split_sentences
+from rag.chunking import MAX_TOKENS, Passage, chunk_article, split_sentences
 from rag.config import PACKAGED_MINILM
-from rag.corpus import Article, read_article
+from rag.corpus import Article, parse_article, read_article
 from rag.embedding import Embedder
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -211,3 +217,118 @@ def test_passage_ids_are_stable_and_change_with_content(tmp_path: Path) -> None:
 
     assert first == again
     assert not set(first) & set(changed)
+
+
+# --- properties and cost: any text, any size ------------------------------------------------
+
+PIECES = [
+    "Le",
+    "président",
+    "M.",
+    "Mme",
+    "J.",
+    "3.5",
+    "Genève",
+    "a",
+    "dit",
+    "«",
+    "»",
+    '"',
+    "(",
+    ")",
+    ".",
+    "!",
+    "?",
+    "…",
+    ",",
+    " ",
+    " ",
+    " ",
+    "\u00a0",
+    "\n",
+    "\n\n",
+    "x" * 700,
+    "é" * 40,
+]
+texts = st.lists(st.sampled_from(PIECES), max_size=300).map("".join)
+
+
+@given(texts)
+@settings(max_examples=300, deadline=None)
+def test_sentence_spans_are_ordered_trimmed_and_cover_every_character(text: str) -> None:
+    spans = split_sentences(text)
+
+    assert all(a < b <= c for (a, b), (c, _) in zip(spans, spans[1:]))
+    assert all(text[a:b] == text[a:b].strip() != "" for a, b in spans)
+    covered = {i for a, b in spans for i in range(a, b)}
+    assert all(i in covered for i, char in enumerate(text) if not char.isspace())
+
+
+@given(texts)
+@settings(max_examples=300, deadline=None)
+def test_passage_offsets_always_point_at_their_text(text: str) -> None:
+    article = parse_article(Path("x.txt"), " date 2021-04 Titre\n" + text, "0" * 16)
+
+    passages = chunk_article(article)
+
+    assert all(article.text[p.start : p.end] == p.text == p.text.strip() != "" for p in passages)
+    assert all(p.start >= article.body_start for p in passages)
+    covered = {i for p in passages for i in range(p.start, p.end)}
+    body = range(article.body_start, len(article.text))
+    assert all(i in covered for i in body if not article.text[i].isspace())
+
+
+@given(texts)
+@settings(max_examples=200, deadline=None)
+def test_passages_never_exceed_the_token_limit(text: str) -> None:
+    def words(piece: str) -> int:  # additive over whitespace, so a group's count is exact
+        return len(piece.split())
+
+    article = parse_article(Path("x.txt"), text or "x", "0" * 16)
+
+    assert all(words(p.text) <= MAX_TOKENS for p in chunk_article(article, words))
+
+
+def _seconds_to_chunk(text: str) -> float:
+    article = parse_article(Path("big.txt"), text, "0" * 16)
+    started = time.perf_counter()
+    passages = chunk_article(article)
+    seconds = time.perf_counter() - started
+    assert passages[-1].text == article.text[passages[-1].start : passages[-1].end]
+    return seconds
+
+
+def _growth(make: Callable[[int], str], sizes_mb: list[float]) -> float:
+    """The exponent b of time ~ size^b, fitted over the doubling sizes (1 linear, 2 quadratic)."""
+    points = [(math.log(mb), math.log(_seconds_to_chunk(make(int(mb * 1e6))))) for mb in sizes_mb]
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    num = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    return num / sum((x - mean_x) ** 2 for x, _ in points)
+
+
+PROSE = (
+    "Le conseiller de Joe Biden, Jake Sullivan, s'est entretenu lundi avec M. Patrouchev. "
+    "« Nous sommes prêts », a-t-il dit à 3.5 % près ! Les délégations arrivent la veille.\n\n"
+)
+# SPLIT_MAX_MB=64 (make reliability) measures up to 64 MB of prose; CI stops at 8
+MAX_MB = int(os.environ.get("SPLIT_MAX_MB", "8"))
+
+
+@pytest.mark.slow
+def test_splitting_prose_takes_time_linear_in_its_size() -> None:
+    sizes = [2.0**n for n in range(int(math.log2(MAX_MB)) + 1)]  # 1, 2, 4, ... MAX_MB
+
+    growth = _growth(lambda n: (PROSE * (n // len(PROSE) + 1))[:n], sizes)
+
+    assert growth < 1.3, f"time grows as size^{growth:.2f}"
+
+
+@pytest.mark.slow
+def test_splitting_one_endless_line_takes_time_linear_in_its_size() -> None:
+    line = PROSE.replace("\n", " ").replace(".", "").replace("!", "")
+    sizes = [MAX_MB / 32 * 2.0**n for n in range(4)]  # 0.25 ... 2 MB in CI
+
+    growth = _growth(lambda n: (line * (n // len(line) + 1))[:n], sizes)
+
+    assert growth < 1.3, f"time grows as size^{growth:.2f}"

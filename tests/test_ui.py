@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import ui
+from rag import ui, uploads
 from rag.answer import Source
 from rag.chunking import Passage
 from rag.errors import ConfigError, InputError
@@ -144,103 +144,7 @@ def test_corpus_rows_months_and_deletable_files(tmp_path: Path) -> None:
     ]
     assert ui.article_rows(articles)[0] == ["b.txt", "2021-12", "B", 2]
     assert ui.month_choices(articles) == ["2021-03", "2021-12"]
-    assert ui.corpus_files(articles, tmp_path) == ["b.txt", "c.md"]
-
-
-# --- uploads -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "safe"),
-    [
-        ("article.txt", "article.txt"),
-        ("Mon Article!.MD", "Mon_Article.md"),
-        ("../../etc/passwd.txt", "passwd.txt"),
-        ("C:\\Users\\x\\été 2021.txt", "été_2021.txt"),
-        (".cache.txt", "cache.txt"),
-    ],
-)
-def test_safe_filename(name: str, safe: str) -> None:
-    assert ui.safe_filename(name) == safe
-
-
-@pytest.mark.parametrize("name", ["photo.png", "script.txt.exe", "sans_extension", "....txt", "/"])
-def test_safe_filename_refuses(name: str) -> None:
-    with pytest.raises(InputError):
-        ui.safe_filename(name)
-
-
-def upload_file(tmp_path: Path, name: str, data: bytes) -> Path:
-    folder = tmp_path / "uploads"
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_bytes(data)
-    return path
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "existant.txt").write_text("Ancien contenu.\n", encoding="utf-8")
-    return folder
-
-
-def test_save_upload_copies_into_the_corpus_under_a_safe_name(tmp_path: Path, corpus: Path) -> None:
-    source = upload_file(tmp_path, "x.txt", b" date 2024-05 Titre\n\nTexte.\n")
-    target, written = ui.save_upload(source, "../Mon fichier.txt", corpus, max_mb=1)
-    assert written and target == corpus.resolve() / "Mon_fichier.txt"
-    assert target.read_bytes() == source.read_bytes()
-    assert sorted(p.name for p in corpus.iterdir()) == ["Mon_fichier.txt", "existant.txt"]
-
-
-def test_save_upload_refuses_big_binary_and_empty_files(tmp_path: Path, corpus: Path) -> None:
-    big = upload_file(tmp_path, "gros.txt", b"a" * (1024 * 1024 + 1))
-    with pytest.raises(InputError, match="limite de 1 Mo"):
-        ui.save_upload(big, "gros.txt", corpus, max_mb=1)
-    binary = upload_file(tmp_path, "bin.txt", b"\x00\x01\x02")
-    with pytest.raises(InputError, match="binary"):
-        ui.save_upload(binary, "bin.txt", corpus, max_mb=1)
-    empty = upload_file(tmp_path, "vide.md", b"  \n")
-    with pytest.raises(InputError, match="empty"):
-        ui.save_upload(empty, "vide.md", corpus, max_mb=1)
-    assert [p.name for p in corpus.iterdir()] == ["existant.txt"]
-
-
-def test_save_upload_never_overwrites_a_different_file_silently(
-    tmp_path: Path, corpus: Path
-) -> None:
-    same = upload_file(tmp_path, "existant.txt", b"Ancien contenu.\n")
-    assert ui.save_upload(same, "existant.txt", corpus, max_mb=1)[1] is False
-    other = upload_file(tmp_path, "autre.txt", b"Nouveau contenu.\n")
-    with pytest.raises(InputError, match="existe déjà"):
-        ui.save_upload(other, "existant.txt", corpus, max_mb=1)
-    assert (corpus / "existant.txt").read_bytes() == b"Ancien contenu.\n"
-    target, written = ui.save_upload(other, "existant.txt", corpus, max_mb=1, replace=True)
-    assert written and target.read_bytes() == b"Nouveau contenu.\n"
-    assert sorted(p.name for p in corpus.iterdir()) == ["existant.txt"]  # no temporary left
-
-
-def test_save_upload_refuses_a_symlink_out_of_the_corpus(tmp_path: Path, corpus: Path) -> None:
-    outside = tmp_path / "secret.txt"
-    outside.write_text("secret\n")
-    (corpus / "lien.txt").symlink_to(outside)
-    source = upload_file(tmp_path, "lien.txt", b"Texte.\n")
-    with pytest.raises(InputError):
-        ui.save_upload(source, "lien.txt", corpus, max_mb=1, replace=True)
-    assert outside.read_text() == "secret\n"
-
-
-def test_remove_article_only_deletes_inside_the_corpus(tmp_path: Path, corpus: Path) -> None:
-    outside = tmp_path / "garde.txt"
-    outside.write_text("garde\n")
-    for name in ["../garde.txt", "..", "", ".cache", "sous/dossier.txt"]:
-        with pytest.raises(InputError):
-            ui.remove_article(name, corpus)
-    with pytest.raises(InputError, match="plus dans"):
-        ui.remove_article("absent.txt", corpus)
-    ui.remove_article("existant.txt", corpus)
-    assert not (corpus / "existant.txt").exists() and outside.exists()
+    assert uploads.corpus_files(articles, tmp_path) == ["b.txt", "c.md"]
 
 
 def test_parse_auth() -> None:
