@@ -228,12 +228,12 @@ def test_server_down_gives_one_line_and_the_extractive_answer(
 
 
 def test_a_slow_server_times_out_into_the_extractive_answer(served: Pipeline) -> None:
-    slow = replace(served.settings, llm_timeout=0.05)
+    slow = replace(served.settings, llm_timeout=0.1)
     pipeline = replace(served, settings=slow, llm=type(served.llm)(slow))  # type: ignore[misc]
     started = time.monotonic()
     answer = pipeline.ask(SUMMIT, llm=True)
     assert time.monotonic() - started < 10
-    assert answer.mode == "extractive" and "within 0.05 s" in answer.note
+    assert answer.mode == "extractive" and "within 0.1 s" in answer.note
 
 
 def test_a_bad_model_file_gives_one_line_and_the_extractive_answer(
