@@ -316,6 +316,7 @@ def test_chat_toggle_and_api_only_with_an_llm(gguf: Pipeline) -> None:
         assert events.count("event: delta") > 1 and events.count("event: answer") == 1
         final = json.loads(events.rsplit("event: answer\ndata: ", 1)[1])
         assert final["llm"] == gguf.llm.name and final["mode"] in ("llm", "extractive")  # type: ignore[union-attr]
+        assert httpx.get(f"{with_llm.url}api/health").json()["llm"] == gguf.llm.name  # type: ignore[union-attr]
         refused = httpx.post(f"{without.url}api/ask", json=body, timeout=30)
         assert refused.status_code == 400 and "RAG_LLM" in refused.json()["error"]
     finally:
