@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from evals.baseline import run_baseline
 from rag import evaluation, reports
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -53,9 +54,7 @@ def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
     for name, (corpus, gold_path) in CORPORA.items():
         gold = evaluation.load_gold(gold_path)
         ours = evaluation.run_ours(pipelines[name], gold)
-        baseline = (
-            evaluation.run_baseline(corpus, pipelines[name], gold) if name == "seeds" else None
-        )
+        baseline = run_baseline(corpus, pipelines[name], gold) if name == "seeds" else None
         for split, result in evaluation.by_split(ours, baseline).items():
             results[f"{name}/{split}"] = result
     reports.write_reports(results, REPORTS)

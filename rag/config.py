@@ -26,7 +26,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "port": (1, 65_535),
     "max_upload_mb": (1, 1024),
     "concurrency": (1, 64),
-    "llm_timeout": (0.1, 3600),
+    "llm_timeout": (0.01, 3600),
     "llm_max_tokens": (1, 32_768),
     "llm_context": (256, 1_048_576),
 }

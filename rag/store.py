@@ -14,15 +14,21 @@ import uuid
 from collections.abc import Container, Iterator
 from functools import partial
 from typing import Any
-from urllib.parse import urlparse
 
 from rag.bm25 import KeywordIndex
+from rag.chroma import (
+    NEXT,
+    SENTENCES,
+    connect,
+    drop_collection,
+    finish_swap,
+    guarded,
+    new_collection,
+)
 from rag.chunking import Passage
 from rag.config import Settings
-from rag.errors import ConfigError, IndexCorrupt, IndexReadOnly, ModelMismatch, NoIndex
+from rag.errors import IndexCorrupt, ModelMismatch, NoIndex
 
-NEXT = "-next"
-SENTENCES = "-sentences"  # beside each passage collection: the vectors of its sentences
 STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects
 
 
@@ -47,7 +53,7 @@ class Store:
         if not settings.chroma_url and not (settings.index_dir / "chroma").is_dir():
             raise NoIndex(f"No index in {settings.index_dir}/: run `rag ingest` first")
         client = connect(settings)
-        collection = _finish_swap(client, settings.collection)
+        collection = finish_swap(client, settings.collection)
         if collection is None:
             raise NoIndex(f"No index in {settings.index_dir}/: run `rag ingest` first")
         return cls(settings, client, collection)
@@ -57,16 +63,16 @@ class Store:
         """Open the index for writing; ``fresh`` starts an empty collection beside the old one."""
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         client = connect(settings)
-        live = _finish_swap(client, settings.collection)
+        live = finish_swap(client, settings.collection)
         for leftover in (NEXT, NEXT + SENTENCES):  # left by an interrupted rebuild
-            _drop(client, settings.collection + leftover)
+            drop_collection(client, settings.collection + leftover)
         if live is not None and not fresh:
             store = cls(settings, client, live)
             store.check_model(model)
         else:
             name = settings.collection + (NEXT if live is not None else "")
-            _drop(client, name + SENTENCES)  # orphaned vectors of a collection gone
-            store = cls(settings, client, _new(client, name))
+            drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone
+            store = cls(settings, client, new_collection(client, name))
             store.mark_sentences()
         meta = store.collection.metadata or {}
         store.collection.modify(metadata={**meta, "embed_model": model})
@@ -93,7 +99,7 @@ class Store:
         page = self.client.get_max_batch_size()
         offset = 0
         while True:
-            got = _wrap(partial(self.collection.get, include=include, limit=page, offset=offset))
+            got = guarded(partial(self.collection.get, include=include, limit=page, offset=offset))
             for i, pid in enumerate(got["ids"]):
                 text = got["documents"][i] if documents else ""
                 yield pid, dict(got["metadatas"][i]), text
@@ -122,7 +128,7 @@ class Store:
     def sentences(self) -> Any:
         """The collection of sentence vectors, computed at ingest so answers need not embed."""
         if self._sentences is None:
-            self._sentences = _new(self.client, self.collection.name + SENTENCES)
+            self._sentences = new_collection(self.client, self.collection.name + SENTENCES)
         return self._sentences
 
     @property
@@ -155,7 +161,7 @@ class Store:
         """Stored vectors of the sentences ``ids`` (those the index lacks are left out)."""
         if not ids or not self.has_sentences:
             return {}
-        got = _wrap(lambda: self.sentences.get(ids=ids, include=["embeddings"]))
+        got = guarded(lambda: self.sentences.get(ids=ids, include=["embeddings"]))
         return dict(zip(got["ids"], got["embeddings"]))
 
     def publish(self, exclude: set[str], stamp: str) -> None:
@@ -192,9 +198,9 @@ class Store:
         if not self.collection.name.endswith(NEXT):
             return
         self.collection.modify(metadata={**(self.collection.metadata or {}), "complete": 1})
-        _drop(self.client, self.settings.collection + SENTENCES)
-        _drop(self.client, self.settings.collection)
-        self.collection = _finish_swap(self.client, self.settings.collection)
+        drop_collection(self.client, self.settings.collection + SENTENCES)
+        drop_collection(self.client, self.settings.collection)
+        self.collection = finish_swap(self.client, self.settings.collection)
         self._sentences = None
 
     @property
@@ -228,7 +234,7 @@ class Store:
         count = self.collection.count()
         if count == 0:
             return []
-        got = _wrap(
+        got = guarded(
             lambda: self.collection.query(
                 query_embeddings=[vector],
                 n_results=min(n, count),
@@ -256,64 +262,6 @@ class Store:
         }
 
 
-def connect(settings: Settings) -> Any:
-    """A Chroma client: embedded in ``index_dir/chroma``, or a server when RAG_CHROMA_URL is set."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if not settings.chroma_url:
-        return _wrap(
-            lambda: chromadb.PersistentClient(
-                path=str(settings.index_dir / "chroma"), settings=chroma_settings
-            )
-        )
-    url = urlparse(settings.chroma_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError(f"RAG_CHROMA_URL={settings.chroma_url!r}: use http://HOST:PORT")
-    try:
-        return chromadb.HttpClient(
-            host=url.hostname,
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
-    except Exception as exc:
-        raise ConfigError(
-            f"Cannot reach Chroma at {settings.chroma_url} ({exc}): start `chroma run` or fix RAG_CHROMA_URL"
-        ) from exc
-
-
-def _new(client: Any, name: str) -> Any:
-    return client.get_or_create_collection(
-        name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-    )
-
-
-def _get(client: Any, name: str) -> Any | None:
-    if name not in {c.name for c in _wrap(client.list_collections)}:
-        return None
-    return client.get_collection(name, embedding_function=None)
-
-
-def _drop(client: Any, name: str) -> None:
-    if _get(client, name) is not None:
-        client.delete_collection(name)
-
-
-def _finish_swap(client: Any, name: str) -> Any | None:
-    """The live collection; completes a rebuild that stopped between its last two steps."""
-    live, fresh = _get(client, name), _get(client, name + NEXT)
-    if live is None and fresh is not None and (fresh.metadata or {}).get("complete"):
-        sentences = _get(client, name + NEXT + SENTENCES)
-        if sentences is not None:
-            _drop(client, name + SENTENCES)
-            sentences.modify(name=name + SENTENCES)
-        fresh.modify(name=name)
-        return _get(client, name)
-    return live
-
-
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
     return Passage(
         id=pid,
@@ -326,19 +274,3 @@ def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
         end=int(meta["end"]),
         sha=str(meta["sha"]),
     )
-
-
-def _wrap(call: Any) -> Any:
-    """Run a Chroma call, turning its internal errors into IndexCorrupt (IndexReadOnly when
-    the files cannot be written: rebuilding would not help)."""
-    try:
-        return call()
-    except Exception as exc:
-        if isinstance(exc, PermissionError) or "readonly database" in str(exc):
-            raise IndexReadOnly.because(exc) from exc
-        if type(exc).__module__.startswith("chromadb") or isinstance(exc, (OSError, ValueError)):
-            raise IndexCorrupt(
-                f"Chroma index is unreadable ({type(exc).__name__}: {exc}): "
-                "run `rag ingest --rebuild`"
-            ) from exc
-        raise

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.chroma import SENTENCES
 from rag.chunking import answer_sentences, chunk_article
 from rag.config import PACKAGED_MINILM, Settings
 from rag.corpus import Article, read_article
@@ -17,7 +18,7 @@ from rag.errors import InputError, ModelMismatch
 from rag.ingest import IngestReport, ingest
 from rag.pipeline import Pipeline
 from rag.retrieval import retrieve
-from rag.store import SENTENCES, Store, sentence_id
+from rag.store import Store, sentence_id
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 JAZZ_NEW = (

@@ -12,12 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rag.chroma import NEXT, SENTENCES
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import ConfigError, IndexCorrupt, NoIndex
 from rag.ingest import ingest
 from rag.pipeline import Pipeline
-from rag.store import NEXT, SENTENCES, Store
+from rag.store import Store
 
 CHROMA = Path(sys.executable).parent / "chroma"
 
