@@ -31,6 +31,12 @@ _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE = re.compile(r".+?(?:[.!?…](?:\s*\[[\d,;\s]+\])*(?=\s|$)|$)", re.S)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_DATE = re.compile(
+    r"\b(janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre|"
+    r"january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday)\b"
+)
 _NAME = re.compile(r"(?<=[\w,;:] )[A-ZÀ-Ý][\w’'-]{2,}")  # a capitalised word inside a sentence
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
@@ -115,18 +121,25 @@ def claims(answer: str) -> list[Claim]:
 def check(
     claim: Claim, hits: list[Hit], embedder: Embedder, store: Store
 ) -> dict[int, Support | None]:
-    """For each passage the claim cites, its Support (None: no such passage)."""
+    """For each passage the claim cites, its Support (None: no such passage).
+
+    A claim that cites nothing (small models forget the markers) is tested against every
+    passage and gets the one that supports it best, if any does.
+    """
     vector = embedder.embed_sentences([claim.text])[0]
     words = set(tokenize(claim.text))
-    numbers = set(_NUMBER.findall(claim.text))
+    numbers = facts(claim.text)
     names = {fold(n) for n in _NAME.findall(claim.text)}
     result: dict[int, Support | None] = {}
-    for n in claim.cited:
+    for n in claim.cited or range(1, len(hits) + 1):
         if not 1 <= n <= len(hits):
             result[n] = None
             continue
         result[n] = support(hits[n - 1], vector, words, numbers, names, embedder, store)
-    return result
+    if claim.cited:
+        return result
+    found = [(s.cosine, n, s) for n, s in result.items() if s and s.supported]
+    return {max(found)[1]: max(found)[2]} if found else {}
 
 
 def support(
@@ -140,7 +153,7 @@ def support(
 ) -> Support | None:
     """How well one passage supports a sentence (its vector, content words, numbers, names).
 
-    A number the passage lacks is never supported; a name it lacks needs COSINE_ALONE.
+    A number or date the passage lacks is never supported; a name it lacks needs COSINE_ALONE.
     """
     text = hit.passage.text
     spans = [(s, e) for s, e in split_sentences(text) if not INSTRUCTION.search(fold(text[s:e]))]
@@ -154,7 +167,7 @@ def support(
     folded = fold(kept)
     named = all(name in folded for name in names)
     supported = (
-        numbers <= set(_NUMBER.findall(kept))
+        numbers <= facts(kept)
         and cosine >= COSINE_MIN
         and (
             cosine >= COSINE_ALONE
@@ -163,6 +176,14 @@ def support(
         )
     )
     return Support(hit, spans[best][0], spans[best][1], cosine, overlap, supported)
+
+
+def facts(text: str) -> set[str]:
+    """Numbers and date words, which a supporting passage must hold.
+
+    Example: "Le 16 juillet 2021." -> {"16", "juillet", "2021"}
+    """
+    return set(_NUMBER.findall(text)) | set(_DATE.findall(fold(text)))
 
 
 def _vectors(

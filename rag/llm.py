@@ -33,8 +33,8 @@ class LLM:
     settings: Settings
     _backend: Any = None
     _load: threading.Lock = field(default_factory=threading.Lock)
-    # one generation at a time: a llama.cpp context is not thread-safe, and a local server
-    # answers faster one by one than interleaved on a small machine
+    # one in-process generation at a time: a llama.cpp context is not thread-safe (a server
+    # has its own queue)
     _busy: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -54,7 +54,8 @@ class LLM:
         """The answer's text, piece by piece; raises LLMUnavailable, never hangs past the timeout."""
         deadline = time.monotonic() + self.settings.llm_timeout
         backend = self.backend()
-        if not self._busy.acquire(timeout=self.settings.llm_timeout):
+        local = self.settings.llm == "gguf"
+        if local and not self._busy.acquire(timeout=self.settings.llm_timeout):
             raise self._timed_out()
         try:
             chunks = backend.stream_chat(_chat_messages(messages))
@@ -73,7 +74,8 @@ class LLM:
         except Exception as exc:
             raise self._fault(exc) from exc
         finally:
-            self._busy.release()
+            if local:
+                self._busy.release()
 
     def backend(self) -> Any:
         """The llama-index LLM, built (and for GGUF, loaded) once."""
@@ -112,17 +114,20 @@ def _openai(settings: Settings) -> Any:
         from llama_index.llms.openai_like import OpenAILike
     except ImportError as exc:
         raise LLMUnavailable("RAG_LLM=openai needs the llm extra: pip install -e '.[llm]'") from exc
-    return OpenAILike(
-        model=settings.llm_model,
-        api_base=settings.llm_url,
-        api_key=settings.llm_api_key or "none",  # local servers want some key, any key
-        is_chat_model=True,
-        context_window=settings.llm_context,
-        max_tokens=settings.llm_max_tokens,
-        temperature=0.0,
-        timeout=settings.llm_timeout,
-        max_retries=0,  # a retry would double the wait the timeout promises
-    )
+    try:
+        return OpenAILike(
+            model=settings.llm_model,
+            api_base=settings.llm_url,
+            api_key=settings.llm_api_key or "none",  # local servers want some key, any key
+            is_chat_model=True,
+            context_window=settings.llm_context,
+            max_tokens=settings.llm_max_tokens,
+            temperature=0.0,
+            timeout=settings.llm_timeout,
+            max_retries=0,  # a retry would double the wait the timeout promises
+        )
+    except Exception as exc:  # e.g. a URL the client cannot use
+        raise LLMUnavailable(f"cannot use RAG_LLM_URL={settings.llm_url!r}: {exc}") from exc
 
 
 def _gguf(settings: Settings) -> Any:

