@@ -212,8 +212,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"serving the chat on {server.url} and the API on {server.url}api (docs: {server.url}docs)"
     )
-    if exposure_warning(settings):  # last, where it is seen
-        _say(exposure_warning(settings))
+    warning = exposure_warning(settings)
+    if warning:  # last, where it is seen
+        _say(warning)
     server.run()
     return 0
 

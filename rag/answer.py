@@ -192,7 +192,8 @@ def rank_sentences(
     if not found:
         return []
     items = list(found.values())
-    cosines = _vectors(items, embedder, store) @ query_vector
+    ids = [sentence_id(s.hit.passage.id, s.start - s.hit.passage.start) for s in items]
+    cosines = store.sentence_matrix(ids, [s.text for s in items], embedder) @ query_vector
     top_fused = max(h.score for h in hits)
     windows = np.array([terms.coverage(f"{s.before} {s.text}") for s in items])
     passages = {h.passage.id: terms.coverage(h.passage.text) for h in hits}  # once per passage
@@ -220,15 +221,6 @@ def rank_sentences(
         for s, row, logit in zip(items, rows, logits)
     ]
     return best_first(candidates)
-
-
-def _vectors(items: list[_Sentence], embedder: Embedder, store: Store) -> np.ndarray:
-    """The sentences' vectors: stored at ingest, or embedded now for an index without them."""
-    ids = [sentence_id(s.hit.passage.id, s.start - s.hit.passage.start) for s in items]
-    stored = store.sentence_vectors(ids)
-    missing = [s.text for s, i in zip(items, ids) if i not in stored]
-    fresh = iter(embedder.embed_sentences(missing)) if missing else iter(())
-    return np.array([stored[i] if i in stored else next(fresh) for i in ids], dtype=np.float32)
 
 
 def best_first(candidates: list[Candidate]) -> list[Candidate]:

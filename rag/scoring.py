@@ -49,8 +49,8 @@ ANSWER_FEATURES = (
     "dense_margin",
 )
 _NUMBER = r"(\d+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|centaines?|milliers?|millions?|dizaines?)"
-_MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
-_DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
+MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
+DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
 _EN = set(
     "the what who whom which when where why how is are was were did does do of in to and".split()
 )
@@ -90,11 +90,11 @@ _EXPECTS = [  # question pattern -> a sentence that can answer it contains this
     ),
     (
         re.compile(r"\bcombien\b|\bhow (many|much)\b|\bquel nombre\b"),
-        re.compile(rf"\b{_NUMBER}\b(?!\s+({_MONTHS}))(?<!\b(19|20)\d\d)"),
+        re.compile(rf"\b{_NUMBER}\b(?!\s+({MONTHS}))(?<!\b(19|20)\d\d)"),
     ),
     (
         re.compile(r"\bquand\b|\bwhen\b|\bquel jour\b|\bquelle date\b|\ben quelle annee\b"),
-        re.compile(rf"\d|\b({_DAYS}|{_MONTHS}|semaine|mois|annee|ete|hiver|printemps|automne)\b"),
+        re.compile(rf"\d|\b({DAYS}|{MONTHS}|semaine|mois|annee|ete|hiver|printemps|automne)\b"),
     ),
 ]
 

@@ -13,7 +13,9 @@ import shutil
 import uuid
 from collections.abc import Container, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from rag.bm25 import KeywordIndex
 from rag.chroma import (
@@ -28,6 +30,9 @@ from rag.chroma import (
 from rag.chunking import Passage
 from rag.config import Settings
 from rag.errors import IndexCorrupt, ModelMismatch, NoIndex
+
+if TYPE_CHECKING:
+    from rag.embedding import Embedder
 
 STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects
 
@@ -163,6 +168,14 @@ class Store:
             return {}
         got = guarded(lambda: self.sentences.get(ids=ids, include=["embeddings"]))
         return dict(zip(got["ids"], got["embeddings"]))
+
+    def sentence_matrix(self, ids: list[str], texts: list[str], embedder: Embedder) -> np.ndarray:
+        """The vectors of sentences ``ids`` (with their ``texts``), one row each: stored at
+        ingest, or embedded now for an index built without them."""
+        stored = self.sentence_vectors(ids)
+        missing = [text for i, text in zip(ids, texts) if i not in stored]
+        fresh = iter(embedder.embed_sentences(missing)) if missing else iter(())
+        return np.array([stored[i] if i in stored else next(fresh) for i in ids], dtype=np.float32)
 
     def publish(self, exclude: set[str], stamp: str) -> None:
         """Rebuild the keyword snapshot from Chroma (less ``exclude``) and make it current."""
