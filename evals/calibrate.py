@@ -21,7 +21,16 @@ from rag.chat import rewrite
 from rag.config import Settings
 from rag.ingest import ingest
 from rag.pipeline import Pipeline
-from rag.scoring import ANSWER_FEATURES, CALIBRATION, SENTENCE_FEATURES, Logistic, Terms
+from rag.scoring import (
+    ANSWER_FEATURES,
+    CALIBRATION,
+    SENTENCE_FEATURES,
+    Logistic,
+    Models,
+    Norm,
+    Terms,
+    corpus_norm,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "evals" / ".cache"
@@ -88,14 +97,23 @@ def fit(
     labels: np.ndarray,
     features: tuple[str, ...],
     weights: np.ndarray | None = None,
+    norms: Norm | None = None,
 ) -> Logistic:
+    """A logistic model over ``rows``, each standardised with its row of ``norms`` (default:
+    the mean and scale of all rows, which the model keeps for rows of unknown origin)."""
     from sklearn.linear_model import LogisticRegression
 
+    mean, scale = pooled = _pooled(rows)
+    by_row = norms or pooled
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    model.fit((rows - by_row[0]) / by_row[1], labels, sample_weight=weights)
+    return Logistic(features, model.coef_[0], float(model.intercept_[0]), mean, scale)
+
+
+def _pooled(rows: np.ndarray) -> Norm:
     mean, scale = rows.mean(axis=0), rows.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=1.0, max_iter=2000)
-    model.fit((rows - mean) / scale, labels, sample_weight=weights)
-    return Logistic(features, model.coef_[0], float(model.intercept_[0]), mean, scale)
+    return mean, scale
 
 
 def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
@@ -103,9 +121,9 @@ def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
     return best_first([replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)])
 
 
-def calibrate(data: list[Example]) -> tuple[Logistic, Logistic]:
-    """The sentence ranker (is this sentence a right answer?), then the answer model
-    (is the ranker's best sentence a right answer?)."""
+def calibrate(data: list[Example]) -> Models:
+    """The sentence ranker (is this sentence a right answer?), then the answer model (is the
+    ranker's best sentence a right answer?) on the pooled scale and on each corpus's own."""
     usable = [e for e in data if e.candidates]
     rows, labels, weights = [], [], []
     for e in usable:
@@ -124,20 +142,32 @@ def calibrate(data: list[Example]) -> tuple[Logistic, Logistic]:
         keyword = e.pipeline.store.keyword
         answer_rows.append(answer_features(e.question, ranked, keyword, e.terms))
         answer_labels.append(e.right(ranked[0]))
-    model = fit(np.array(answer_rows), np.array(answer_labels), ANSWER_FEATURES)
-    return ranker, model
+    rows, labels = np.array(answer_rows), np.array(answer_labels)
+    own = fit(rows, labels, ANSWER_FEATURES, norms=by_corpus(usable, rows))
+    return Models(ranker, fit(rows, labels, ANSWER_FEATURES), own)
+
+
+def by_corpus(data: list[Example], rows: np.ndarray) -> Norm:
+    """Each row's corpus_norm: the model learns what a feature means relative to its corpus,
+    as `rag calibrate` lets it read one on a new corpus."""
+    pooled = _pooled(rows)
+    corpora = np.array([e.corpus for e in data])
+    mean, scale = np.empty_like(rows), np.empty_like(rows)
+    for name in set(corpora):
+        mine = corpora == name
+        mean[mine], scale[mine] = corpus_norm(rows[mine], pooled)
+    return mean, scale
 
 
 def main() -> int:
     data = [e for name in CORPORA for e in examples(name, "dev")]
-    ranker, model = calibrate(data)
+    fitted = calibrate(data)
     payload = {
         "fitted_on": {name: sum(e.corpus == name for e in data) for name in CORPORA},
-        "sentence": ranker.as_dict(),
-        "answer": model.as_dict(),
+        **{name: logistic.as_dict() for name, logistic in fitted._asdict().items()},
     }
     CALIBRATION.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    for name, logistic in (("sentence", ranker), ("answer", model)):
+    for name, logistic in fitted._asdict().items():
         weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(logistic.features, logistic.weights))
         print(f"{name}: {weights}", file=sys.stderr)
     print(f"wrote {CALIBRATION}", file=sys.stderr)

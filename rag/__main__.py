@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, ask, retrieve, info, eval, serve, bench.
+"""The `rag` command: ingest, ask, retrieve, info, calibrate, eval, serve, bench.
 
 Progress and messages go to stderr; results (and --json) to stdout.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import InputError, RagError
 
 EXAMPLES = {
     "ingest": "example: rag ingest seeds/            (again: only changed files are embedded)",
@@ -23,6 +23,8 @@ EXAMPLES = {
     '         rag ask --llm "Pourquoi Washington a-t-il sanctionné Moscou ?"   (RAG_LLM set)',
     "retrieve": 'example: rag retrieve "sommet Biden Poutine" --k 3 --json',
     "info": "example: rag info --json",
+    "calibrate": "example: rag calibrate my-questions.txt   (one question per line, 20 or more)\n"
+    "         rag calibrate --reset",
     "eval": "example: rag eval --gold evals/gold.jsonl --json",
     "serve": "example: rag serve --port 7860     (chat at /, API at /api, docs at /docs)",
     "bench": "example: rag bench                   (seeds/ as it is)\n"
@@ -92,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--llm", action="store_true", help="the LLM of RAG_LLM writes the answer")
     info = command("info", _info, "describe the index")
     info.add_argument("--json", action="store_true", help="print JSON")
+    calibrate = command(
+        "calibrate", _calibrate, "fit abstention to this corpus with questions users would ask"
+    )
+    calibrate.add_argument(
+        "questions", nargs="?", type=Path, help="a .txt (one per line) or .jsonl file"
+    )
+    calibrate.add_argument("--reset", action="store_true", help="back to the default scale")
     evaluate = command("eval", _eval, "measure answer quality on gold questions")
     evaluate.add_argument("--gold", type=Path, default=Path("evals/gold.jsonl"))
     evaluate.add_argument(
@@ -180,10 +189,13 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _info(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.adapt import described
     from rag.llm import LLM
     from rag.store import Store
 
-    info = Store.open(settings).info()
+    store = Store.open(settings)
+    info = store.info()
+    info["abstention"] = described(store)
     info["llm"] = LLM(settings).name if settings.llm else "none (extractive answers only)"
     if args.json:
         print(json.dumps(info, indent=2))
@@ -193,6 +205,27 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     if info["passages_chroma"] != info["passages_keyword"]:
         print("warning: the two indexes disagree: run `rag ingest` to repair", file=sys.stderr)
         return 1
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from rag import adapt
+    from rag.pipeline import Pipeline
+    from rag.store import Store
+
+    if args.reset:
+        adapt.reset(Store.open(settings))
+        print("abstention back to the default scale")
+        return 0
+    if args.questions is None:
+        raise InputError("Give a file of questions (or --reset): rag calibrate my-questions.txt")
+    questions = adapt.read_questions(args.questions)
+    pipeline = Pipeline.load(settings)
+    print(
+        adapt.calibrate(pipeline, questions, settings.abstain_threshold).summary(
+            settings.abstain_threshold
+        )
+    )
     return 0
 
 

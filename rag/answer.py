@@ -8,7 +8,7 @@ right. Below the abstention threshold the answer is an honest "not in the corpus
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +22,7 @@ from rag.scoring import (
     ANSWER_FEATURES,
     SENTENCE_FEATURES,
     Logistic,
+    Norm,
     Terms,
     has_expected_fact,
     language,
@@ -133,17 +134,18 @@ def compose(
     threshold: float,
     query: str,
     query_vector: np.ndarray,
+    norm: Norm | None = None,
 ) -> Answer:
     """Pick the best sentence(s) among the hits and cite them, or abstain.
 
     ``query`` is what was searched (the question, or its rewrite) and ``query_vector`` its
-    embedding.
+    embedding; ``norm`` the index's own answer-feature scale, if `rag calibrate` set one.
     """
     lang = language(question)
     keyword = store.keyword
     terms = Terms.of(query, keyword)
     ranked = rank_sentences(question, query_vector, hits, embedder, store, terms)
-    confidence = answer_confidence(question, ranked, keyword, terms)
+    score = confidence(answer_features(question, ranked, keyword, terms), norm) if ranked else 0.0
     chosen = [ranked[0], *_second(question, ranked)] if ranked else []
     sources = [
         Source(
@@ -159,10 +161,10 @@ def compose(
         )
         for n, c in enumerate(chosen, 1)
     ]
-    if confidence < threshold:
-        return Answer(question, NOT_FOUND[lang], True, [], lang, query, confidence, sources)
+    if score < threshold:
+        return Answer(question, NOT_FOUND[lang], True, [], lang, query, score, sources)
     text = " ".join(f"{s.text} [{s.n}]" for s in sources)
-    return Answer(question, text, False, sources, lang, query, confidence)
+    return Answer(question, text, False, sources, lang, query, score)
 
 
 def rank_sentences(
@@ -215,7 +217,7 @@ def rank_sentences(
             for s, cosine, window in zip(items, cosines, windows)
         ]
     )
-    logits = (ranker or models()[0]).logit(rows)
+    logits = (ranker or models().sentence).logit(rows)
     candidates = [
         Candidate(s.hit, s.start, s.end, s.text, row, float(logit))
         for s, row, logit in zip(items, rows, logits)
@@ -257,16 +259,15 @@ def answer_features(
     )
 
 
-def answer_confidence(
-    question: str, ranked: list[Candidate], keyword: KeywordIndex, terms: Terms
-) -> float:
-    """The calibrated probability that citing ``ranked[0]`` answers the question (0: nothing)."""
-    if not ranked:
-        return 0.0
-    row = answer_features(question, ranked, keyword, terms)
+def confidence(row: np.ndarray, norm: Norm | None = None) -> float:
+    """The calibrated probability that the answer of ANSWER_FEATURES ``row`` is right;
+    ``norm`` is the index's own feature scale (`rag calibrate`), if it has one."""
     if not row[ANSWER_FEATURES.index("typed")] or row[ANSWER_FEATURES.index("focus_unknown")]:
         return 0.0  # no fact of the kind asked for, or asked about something the corpus never names
-    return float(models()[1].probability(row[None, :])[0])
+    model = models().answer
+    if norm is not None:
+        model = replace(models().answer_own_scale, mean=norm[0], scale=norm[1])
+    return float(model.probability(row[None, :])[0])
 
 
 def _second(question: str, ranked: list[Candidate]) -> list[Candidate]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.adapt import norm_of
 from rag.answer import Answer, compose
 from rag.chat import rewrite, rewrite_with
 from rag.config import MAX_K, Settings
@@ -123,7 +124,8 @@ class Pipeline:
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)
         threshold = self.settings.abstain_threshold
-        answer = compose(question, hits, self.embedder, store, threshold, query, vector)
+        norm = norm_of(store)
+        answer = compose(question, hits, self.embedder, store, threshold, query, vector, norm)
         if not llm or self.llm is None:
             yield answer
             return

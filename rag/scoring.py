@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,6 +49,8 @@ ANSWER_FEATURES = (
     "bm25_rel",
     "dense_margin",
 )
+# 0/1 answer features: always on the scale they were fitted on (see corpus_norm)
+BINARY = ("typed", "focus_unknown", "english")
 _NUMBER = r"(\d+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|centaines?|milliers?|millions?|dizaines?)"
 MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
 DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
@@ -132,13 +135,37 @@ class Logistic:
         return cls(features, arrays[0], float(data["bias"]), arrays[1], arrays[2])  # type: ignore[arg-type]
 
 
+Norm = tuple[np.ndarray, np.ndarray]  # an index's own mean and scale of ANSWER_FEATURES
+
+
+def corpus_norm(rows: np.ndarray, default: Norm) -> Norm:
+    """Mean and scale of ANSWER_FEATURES ``rows`` (one per question asked of one corpus).
+
+    A margin or a cosine that is strong on one corpus is ordinary on another; the answer model
+    reads each feature relative to the corpus it answers from. 0/1 features keep ``default``'s.
+    """
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    keep = np.array([f in BINARY for f in ANSWER_FEATURES]) | (scale == 0)
+    return np.where(keep, default[0], mean), np.where(keep, default[1], scale)
+
+
+class Models(NamedTuple):
+    """rag/calibration.json: the sentence ranker, and the answer model twice: over features on
+    the pooled scale of the fitting corpora, and over features on each corpus's own scale (used
+    once `rag calibrate` has measured the index's)."""
+
+    sentence: Logistic
+    answer: Logistic
+    answer_own_scale: Logistic
+
+
 @lru_cache(maxsize=1)
-def models() -> tuple[Logistic, Logistic]:
-    """The sentence ranker and the answer model, from rag/calibration.json."""
+def models() -> Models:
     data = json.loads(CALIBRATION.read_text(encoding="utf-8"))
-    return (
+    return Models(
         Logistic.from_dict(data["sentence"], SENTENCE_FEATURES),
         Logistic.from_dict(data["answer"], ANSWER_FEATURES),
+        Logistic.from_dict(data["answer_own_scale"], ANSWER_FEATURES),
     )
 
 

@@ -34,6 +34,7 @@ from rag.errors import IndexCorrupt, ModelMismatch, NoIndex
 if TYPE_CHECKING:
     from rag.embedding import Embedder
 
+KEPT = ("answer_norm",)  # collection metadata a rebuild carries over (rag/adapt.py)
 STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects
 
 
@@ -79,8 +80,13 @@ class Store:
             drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone
             store = cls(settings, client, new_collection(client, name))
             store.mark_sentences()
+        kept = (
+            {k: v for k, v in (live.metadata or {}).items() if k in KEPT}
+            if live is not None
+            else {}
+        )
         meta = store.collection.metadata or {}
-        store.collection.modify(metadata={**meta, "embed_model": model})
+        store.collection.modify(metadata={**kept, **meta, "embed_model": model})
         return store
 
     @property
