@@ -305,7 +305,9 @@ def test_bench_passages_must_be_counts(work: Path) -> None:
     assert "give passage counts" in run.err
 
 
-@pytest.mark.parametrize("command", ["ingest", "ask", "retrieve", "info", "eval", "serve", "bench"])
+@pytest.mark.parametrize(
+    "command", ["ingest", "ask", "retrieve", "info", "calibrate", "eval", "serve", "bench"]
+)
 def test_help_of_each_command_shows_an_example(work: Path, command: str) -> None:
     run = rag(command, "--help", cwd=work)
 
