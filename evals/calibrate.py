@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from rag import evaluation
-from rag.answer import Candidate, answer_features, best_first, rank_sentences
 from rag.chat import rewrite
 from rag.config import Settings
 from rag.ingest import ingest
 from rag.pipeline import Pipeline
+from rag.ranking import Candidate, answer_features, best_first, rank_sentences
 from rag.scoring import (
     ANSWER_FEATURES,
     CALIBRATION,
@@ -30,6 +30,7 @@ from rag.scoring import (
     Norm,
     Terms,
     corpus_norm,
+    models,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +78,9 @@ def open_corpus(name: str) -> Pipeline:
     return Pipeline.load(settings)
 
 
-def examples(name: str, split: str) -> list[Example]:
-    pipeline = open_corpus(name)
+def examples(name: str, split: str, pipeline: Pipeline | None = None) -> list[Example]:
+    """The ``split`` questions of corpus ``name``, asked of ``pipeline`` (default: its cache)."""
+    pipeline = pipeline or open_corpus(name)
     out = []
     for item in evaluation.load_gold(CORPORA[name][1], split):
         query = rewrite(item["question"], item["history"])
@@ -121,10 +123,24 @@ def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
     return best_first([replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)])
 
 
-def calibrate(data: list[Example]) -> Models:
+def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     """The sentence ranker (is this sentence a right answer?), then the answer model (is the
-    ranker's best sentence a right answer?) on the pooled scale and on each corpus's own."""
+    ranker's best sentence a right answer?) on the pooled scale and on each corpus's own.
+    With ``shipped``, its ranker and pooled answer model are kept: only the own-scale one is fit."""
     usable = [e for e in data if e.candidates]
+    ranker = shipped.sentence if shipped else _ranker(usable)
+    answer_rows, answer_labels = [], []
+    for e in usable:
+        ranked = rerank(e, ranker)
+        keyword = e.pipeline.store.keyword
+        answer_rows.append(answer_features(e.question, ranked, keyword, e.terms))
+        answer_labels.append(e.right(ranked[0]))
+    rows, labels = np.array(answer_rows), np.array(answer_labels)
+    own = fit(rows, labels, ANSWER_FEATURES, norms=by_corpus(usable, rows))
+    return Models(ranker, shipped.answer if shipped else fit(rows, labels, ANSWER_FEATURES), own)
+
+
+def _ranker(usable: list[Example]) -> Logistic:
     rows, labels, weights = [], [], []
     for e in usable:
         right = [e.right(c) for c in e.candidates]
@@ -135,16 +151,7 @@ def calibrate(data: list[Example]) -> Models:
         # each question weighs the same, its right and its wrong sentences half each: a FAQ
         # answer of ten right sentences does not outweigh a news question with one
         weights += [0.5 / (right.count(r)) for r in right]
-    ranker = fit(np.array(rows), np.array(labels), SENTENCE_FEATURES, np.array(weights))
-    answer_rows, answer_labels = [], []
-    for e in usable:
-        ranked = rerank(e, ranker)
-        keyword = e.pipeline.store.keyword
-        answer_rows.append(answer_features(e.question, ranked, keyword, e.terms))
-        answer_labels.append(e.right(ranked[0]))
-    rows, labels = np.array(answer_rows), np.array(answer_labels)
-    own = fit(rows, labels, ANSWER_FEATURES, norms=by_corpus(usable, rows))
-    return Models(ranker, fit(rows, labels, ANSWER_FEATURES), own)
+    return fit(np.array(rows), np.array(labels), SENTENCE_FEATURES, np.array(weights))
 
 
 def by_corpus(data: list[Example], rows: np.ndarray) -> Norm:
@@ -159,9 +166,11 @@ def by_corpus(data: list[Example], rows: np.ndarray) -> Norm:
     return mean, scale
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """``--own-scale-only`` keeps the shipped ranker and default answer model, so answers on an
+    index without `rag calibrate` do not move."""
     data = [e for name in CORPORA for e in examples(name, "dev")]
-    fitted = calibrate(data)
+    fitted = calibrate(data, models() if "--own-scale-only" in argv else None)
     payload = {
         "fitted_on": {name: sum(e.corpus == name for e in data) for name in CORPORA},
         **{name: logistic.as_dict() for name, logistic in fitted._asdict().items()},
@@ -175,4 +184,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.answer import answer_features, confidence, rank_sentences
 from rag.errors import InputError
+from rag.ranking import answer_features, confidence, rank_sentences
 from rag.scoring import Norm, Terms, corpus_norm, models
 
 if TYPE_CHECKING:

@@ -1,44 +1,32 @@
 """Cited answers, extractive: the retrieved sentence that best answers the question, or abstention.
 
-Every sentence of the retrieved passages is ranked by the calibrated sentence model of
-rag/scoring.py; the answer model turns the best one into the probability that the answer is
-right. Below the abstention threshold the answer is an honest "not in the corpus".
+The best-ranked sentence (rag/ranking.py) is quoted with its source, when the answer model gives
+it a high enough probability of being right; below the abstention threshold the answer is an
+honest "not in the corpus".
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 import numpy as np
 
-from rag.bm25 import KeywordIndex, fold, tokenize
-from rag.chunking import MIN_SENTENCE, Passage, split_sentences
+from rag.bm25 import tokenize
+from rag.chunking import Passage, split_sentences
 from rag.citations import Sentence
 from rag.embedding import Embedder
+from rag.ranking import Candidate, answer_features, confidence, rank_sentences
 from rag.retrieval import Hit
-from rag.scoring import (
-    ANSWER_FEATURES,
-    SENTENCE_FEATURES,
-    Logistic,
-    Norm,
-    Terms,
-    has_expected_fact,
-    language,
-    models,
-    new_names,
-    novelty,
-    unknown_focus,
-)
-from rag.store import Store, sentence_id
+from rag.scoring import Norm, Terms, language
+from rag.store import Store
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas cette information dans le corpus.",
     "en": "I cannot find this information in the corpus.",
 }
 SECOND_SENTENCE_MARGIN = 1.0  # in logits: a second sentence must rank nearly as well as the first
-MARGIN_CAP = 5.0
+MAX_ANSWER_CHARS = 450  # a first sentence and the one after it, together
 _FACT = re.compile(r"\b(?:[A-ZÀ-Ý][\w-]+|\d[\d,.]*)")
 
 
@@ -100,32 +88,6 @@ class Answer:
         }
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence of a retrieved passage, its features (SENTENCE_FEATURES) and ranking logit."""
-
-    hit: Hit
-    start: int
-    end: int
-    text: str
-    features: np.ndarray
-    logit: float
-
-    def feature(self, name: str) -> float:
-        return float(self.features[SENTENCE_FEATURES.index(name)])
-
-
-class _Sentence(NamedTuple):
-    """A sentence of a retrieved passage, the one before it, and the passage's rank."""
-
-    hit: Hit
-    start: int
-    end: int
-    text: str
-    before: str
-    rank: int
-
-
 def compose(
     question: str,
     hits: list[Hit],
@@ -146,7 +108,8 @@ def compose(
     terms = Terms.of(query, keyword)
     ranked = rank_sentences(question, query_vector, hits, embedder, store, terms)
     score = confidence(answer_features(question, ranked, keyword, terms), norm) if ranked else 0.0
-    chosen = [ranked[0], *_second(question, ranked)] if ranked else []
+    first = _with_next(question, ranked[0]) if ranked else None
+    chosen = [first, *_second(question, first, ranked[1:])] if first else []
     sources = [
         Source(
             n,
@@ -167,122 +130,38 @@ def compose(
     return Answer(question, text, False, sources, lang, query, score)
 
 
-def rank_sentences(
-    question: str,
-    query_vector: np.ndarray,
-    hits: list[Hit],
-    embedder: Embedder,
-    store: Store,
-    terms: Terms,
-    ranker: Logistic | None = None,
-) -> list[Candidate]:
-    """Every sentence of the hits, best first; a sentence found twice (overlapping passages,
-    or the same words in two articles) once, where it ranks best.
-
-    A sentence is judged with the one before it ("window"), which often names its subject.
-    """
-    found: dict[str, _Sentence] = {}
-    for rank, hit in enumerate(hits):
-        p = hit.passage
-        spans = split_sentences(p.text)
-        for i, (start, end) in enumerate(spans):
-            text = p.text[start:end]
-            key = " ".join(fold(text).split())
-            if key not in found and end - start > MIN_SENTENCE:
-                before = p.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-                found[key] = _Sentence(hit, p.start + start, p.start + end, text, before, rank)
-    if not found:
-        return []
-    items = list(found.values())
-    ids = [sentence_id(s.hit.passage.id, s.start - s.hit.passage.start) for s in items]
-    cosines = store.sentence_matrix(ids, [s.text for s in items], embedder) @ query_vector
-    top_fused = max(h.score for h in hits)
-    windows = np.array([terms.coverage(f"{s.before} {s.text}") for s in items])
-    passages = {h.passage.id: terms.coverage(h.passage.text) for h in hits}  # once per passage
-    rows = np.array(
-        [
-            [
-                cosine,
-                cosine - cosines.max(),
-                window,
-                window - windows.max(),
-                passages[s.hit.passage.id],
-                1 / (1 + s.rank),
-                s.hit.score / top_fused,
-                float(has_expected_fact(question, s.text)),
-                min(1.0, len(s.text.split()) / 25),
-                new_names(question, s.text),
-                novelty(terms, s.text),
-            ]
-            for s, cosine, window in zip(items, cosines, windows)
-        ]
-    )
-    logits = (ranker or models().sentence).logit(rows)
-    candidates = [
-        Candidate(s.hit, s.start, s.end, s.text, row, float(logit))
-        for s, row, logit in zip(items, rows, logits)
-    ]
-    return best_first(candidates)
-
-
-def best_first(candidates: list[Candidate]) -> list[Candidate]:
-    """Sentences holding the kind of fact asked for first (a name for "qui"...), then by logit."""
-    return sorted(candidates, key=lambda c: (-c.feature("typed"), -c.logit))
-
-
-def answer_features(
-    question: str, ranked: list[Candidate], keyword: KeywordIndex, terms: Terms
-) -> np.ndarray:
-    """ANSWER_FEATURES of the best candidate: how it ranks, what of the question it misses."""
-    best = ranked[0]
-    rivals = [c.logit for c in ranked if c.hit.passage.file != best.hit.passage.file]
-    margin = min(MARGIN_CAP, best.logit - max(rivals)) if rivals else MARGIN_CAP
-    english = language(question) == "en"
-    hits = {c.hit.passage.id: c.hit for c in ranked}.values()
-    others = [h.dense for h in hits if h.passage.file != best.hit.passage.file]
-    return np.array(
-        [
-            best.logit,
-            margin,
-            best.feature("cosine"),
-            best.feature("window"),
-            best.feature("passage"),
-            best.feature("typed"),
-            0.0 if english else terms.unknown,  # English words are expected to be unknown
-            terms.missing_rare(best.hit.passage.text),
-            float(unknown_focus(question, keyword)),
-            float(english),
-            best.hit.dense / max(max(h.dense for h in hits), 1e-9),
-            best.hit.keyword / max(max(h.keyword for h in hits), 1e-9),
-            best.hit.dense - max(others, default=0.0),
-        ]
-    )
-
-
-def confidence(row: np.ndarray, norm: Norm | None = None) -> float:
-    """The calibrated probability that the answer of ANSWER_FEATURES ``row`` is right;
-    ``norm`` is the index's own feature scale (`rag calibrate`), if it has one."""
-    if not row[ANSWER_FEATURES.index("typed")] or row[ANSWER_FEATURES.index("focus_unknown")]:
-        return 0.0  # no fact of the kind asked for, or asked about something the corpus never names
-    model = models().answer
-    if norm is not None:
-        model = replace(models().answer_own_scale, mean=norm[0], scale=norm[1])
-    return float(model.probability(row[None, :])[0])
-
-
-def _second(question: str, ranked: list[Candidate]) -> list[Candidate]:
+def _second(question: str, first: Candidate, rest: list[Candidate]) -> list[Candidate]:
     """A second sentence when it ranks nearly as well and adds a fact (a name, a number) that the
-    first sentence and the question lack; from another passage, so each passage is cited once."""
-    first = ranked[0]
-    known = set(tokenize(f"{first.text} {question}"))
-    for c in ranked[1:]:
+    first answer and the question lack; from another passage, so each passage is cited once."""
+    for c in rest:
         if c.logit < first.logit - SECOND_SENTENCE_MARGIN:
             break
         if c.hit.passage.id == first.hit.passage.id:
             continue
-        new = [f for f in _FACT.findall(c.text) if not set(tokenize(f)) <= known]
+        new = _new_facts(f"{first.text} {question}", c.text)
         return [c] if new and c.feature("typed") else []
     return []
+
+
+def _with_next(question: str, first: Candidate) -> Candidate:
+    """``first`` and the sentence after it, when that one holds a name or a number that the
+    question and ``first`` lack: a sentence naming the topic is often followed by the fact
+    ("Gorbatchev a salué un possible sommet." "« C'est le seul moyen... », cité par Interfax.")."""
+    p = first.hit.passage
+    spans = split_sentences(p.text)
+    at = first.start - p.start
+    ends = [end for (start, _), (_, end) in zip(spans, spans[1:]) if start == at]
+    if not ends or ends[0] - at > MAX_ANSWER_CHARS:
+        return first
+    if not _new_facts(f"{first.text} {question}", p.text[at : ends[0]]):
+        return first
+    return replace(first, end=p.start + ends[0], text=p.text[at : ends[0]])
+
+
+def _new_facts(known_text: str, text: str) -> list[str]:
+    """Names and numbers of ``text`` that ``known_text`` does not hold."""
+    known = set(tokenize(known_text))
+    return [f for f in _FACT.findall(text) if not set(tokenize(f)) <= known]
 
 
 def _sigmoid(x: float) -> float:

@@ -44,6 +44,17 @@ def test_source_offsets_point_at_the_quoted_sentence_in_the_file(sullivan: Answe
         assert 0 < source.score <= 1
 
 
+def test_the_sentence_after_the_best_one_comes_along_when_it_holds_the_fact(
+    seeds_pipeline: Pipeline,
+) -> None:
+    answer = seeds_pipeline.ask("Gorbatchev, qu'a-t-il dit du sommet ?")
+    first = answer.sources[0]
+    assert first.text.startswith("Le dernier dirigeant de l'URSS, Mikhaïl Gorbatchev")
+    assert first.text.endswith("cité par l'agence de presse russe Interfax.")  # the next sentence
+    content = Path(first.passage.path).read_text(encoding="utf-8")
+    assert content[first.start : first.end] == first.text  # one quote, highlighted in one piece
+
+
 @pytest.mark.parametrize(
     ("question", "expected", "file"),
     [
