@@ -32,8 +32,24 @@ _ENGLISH_STOPWORDS = (
 
 
 def fold(text: str) -> str:
-    """Lowercase, strip accents and unify apostrophes. Example: "Sécurité l’Otan" -> "securite l'otan"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    """Lowercase, strip accents and unify apostrophes. Example: "Sécurité l’Otan" -> "securite l'otan".
+
+    Only the runs of non-ASCII characters need work, and they repeat ("é", "’"): each is folded
+    once (NFKD leaves ASCII alone and never reorders across it, so run by run is the same).
+    """
+    return _NON_ASCII.sub(_fold_run, text.lower().replace("`", "'"))
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _fold_run(match: re.Match[str]) -> str:
+    return _fold_chars(match.group())
+
+
+@lru_cache(maxsize=4096)
+def _fold_chars(chars: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", chars)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"[’‘`´]", "'", plain)
 
