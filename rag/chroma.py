@@ -3,6 +3,8 @@ swap that ends a rebuild, and Chroma's errors turned into ours."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -85,3 +87,15 @@ def guarded(call: Any) -> Any:
                 "run `rag ingest --rebuild`"
             ) from exc
         raise
+
+
+def pages(client: Any, collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
+    """Everything ``collection`` holds, in pages the client can serve (``include``: what else
+    than the ids)."""
+    page, offset = client.get_max_batch_size(), 0
+    while True:
+        got = guarded(partial(collection.get, include=include, limit=page, offset=offset))
+        yield got
+        if len(got["ids"]) < page:
+            return
+        offset += page
