@@ -171,18 +171,20 @@ class Store:
     def publish(self, exclude: set[str], stamp: str, new: list[Passage] | None = None) -> None:
         """Make a keyword snapshot of Chroma's passages (less ``exclude``) current: the last
         one updated (``new``: the passages just stored), else one rebuilt from all of Chroma."""
-        keyword = self._updated(exclude, new or [])
+        keyword = None
+        try:
+            if not self.rebuilding:  # else everything is new: nothing to reuse
+                keyword = self._updated(self.keyword, self._folder, exclude, new or [])
+        except IndexCorrupt:
+            pass
         self._save(keyword or self._from_chroma(exclude), stamp)
         self.collection.modify(metadata={**(self.collection.metadata or {}), "last_ingest": stamp})
 
-    def _updated(self, exclude: set[str], new: list[Passage]) -> KeywordIndex | None:
-        if self.rebuilding:  # everything is new: nothing to reuse
-            return None
-        try:
-            last = self.keyword
-        except IndexCorrupt:
-            return None
-        tokens = last.tokens or (KeywordIndex.saved_tokens(self._folder) if self._folder else None)
+    def _updated(
+        self, last: KeywordIndex, folder: Path | None, exclude: set[str], new: list[Passage]
+    ) -> KeywordIndex | None:
+        """``last`` (read from ``folder``) brought in line with Chroma, if its tokens are known."""
+        tokens = last.tokens or (KeywordIndex.saved_tokens(folder) if folder else None)
         if tokens is None or len(tokens) != len(last.passages):
             return None
         return snapshot.updated(last, tokens, set(self.ids()) - exclude, new, self.passages)
@@ -231,7 +233,7 @@ class Store:
         """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client).
 
         With a Chroma server, another machine may have ingested since this snapshot was
-        written: a snapshot older than the collection's last ingest is rebuilt in memory.
+        written: a snapshot older than the collection's last ingest is updated in memory.
         """
         if self._keyword is None:
             root = self.settings.index_dir / "keyword"
@@ -239,7 +241,8 @@ class Store:
                 self._keyword, self._folder, stamp = snapshot.read(root)
                 stale = stamp is not None and stamp != self.last_ingest
                 if self.settings.chroma_url and stale:
-                    self._keyword, self._folder = self._from_chroma(), None
+                    last = self._updated(self._keyword, self._folder, set(), [])
+                    self._keyword, self._folder = last or self._from_chroma(), None
                     self._keyword.tokens = None  # a reader does not need them: memory
             except FileNotFoundError:  # repaired here; the collection's metadata is left alone
                 self._save(self._from_chroma(), self.last_ingest)
@@ -285,14 +288,7 @@ class Store:
 
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
-    return Passage(
-        id=pid,
-        text=text,
-        file=str(meta["file"]),
-        path=str(meta["path"]),
-        date=str(meta["date"]),
-        title=str(meta["title"]),
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        sha=str(meta["sha"]),
-    )
+    """A passage from what Chroma stores of it."""
+    file, path, date, title, sha = (str(meta[k]) for k in ("file", "path", "date", "title", "sha"))
+    start, end = int(meta["start"]), int(meta["end"])
+    return Passage(pid, text, file, path, date, title, start, end, sha)
