@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,9 @@ class KeywordIndex:
         folder.mkdir(parents=True)
         with open(folder / "passages.jsonl", "w", encoding="utf-8") as out:
             for passage in self.passages:
-                out.write(json.dumps(asdict(passage), ensure_ascii=False) + "\n")
+                # its fields are flat strings and numbers: vars(), not asdict(), whose deep
+                # copies were two thirds of the time of saving 100k passages
+                out.write(json.dumps(vars(passage), ensure_ascii=False) + "\n")
         if self.passages:
             self.bm25.save(str(folder / "bm25"), show_progress=False)
         if self.tokens is not None:
