@@ -205,6 +205,7 @@ class Store:
     def _save(self, keyword: KeywordIndex, stamp: str) -> None:
         """Write ``keyword`` as the local snapshot of the ingest ``stamp``; atomic for readers."""
         self._folder = snapshot.write(self.settings.index_dir / "keyword", keyword, stamp)
+        keyword.tokens = None  # saved with it, for the next ingest; no reader needs them in memory
         self._keyword = keyword
 
     def _from_chroma(self, exclude: Container[str] = ()) -> KeywordIndex:
