@@ -189,6 +189,10 @@ class Store:
             return None
         return snapshot.updated(last, tokens, set(self.ids()) - exclude, new, self.passages)
 
+    def caught_up(self) -> KeywordIndex | None:
+        """The snapshot brought in line with Chroma from its saved tokens (None: none saved)."""
+        return self._updated(self.keyword, self._folder, set(), [])
+
     def ids(self) -> list[str]:
         """Every passage id Chroma holds (ids only: a third of the time of ``records``)."""
         return [pid for got in pages(self.client, self.collection, []) for pid in got["ids"]]
