@@ -62,7 +62,7 @@ def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
         questions = [item["question"] for item in gold if item.get("split", "dev") == "dev"]
         adapt.calibrate(pipeline, questions, threshold)
         calibrated = evaluation.run_ours(pipeline, gold)
-        adapt.reset(pipeline.store)
+        adapt.forget(pipeline.store)
         for split, result in evaluation.by_split(calibrated, None).items():
             results[f"{name}+calibrate/{split}"] = result
     reports.write_reports(results, REPORTS)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import InputError, RagError
+from rag.errors import RagError
+from rag.progress import ProgressBar
 
 EXAMPLES = {
     "ingest": "example: rag ingest seeds/            (again: only changed files are embedded)",
@@ -94,12 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--llm", action="store_true", help="the LLM of RAG_LLM writes the answer")
     info = command("info", _info, "describe the index")
     info.add_argument("--json", action="store_true", help="print JSON")
-    calibrate = command(
-        "calibrate", _calibrate, "fit abstention to this corpus with questions users would ask"
-    )
-    calibrate.add_argument(
-        "questions", nargs="?", type=Path, help="a .txt (one per line) or .jsonl file"
-    )
+    calibrate = command("calibrate", _calibrate, "fit abstention to this corpus's questions")
+    calibrate.add_argument("questions", nargs="?", type=Path, help=".txt or .jsonl, 20 or more")
     calibrate.add_argument("--reset", action="store_true", help="back to the default scale")
     evaluate = command("eval", _eval, "measure answer quality on gold questions")
     evaluate.add_argument("--gold", type=Path, default=Path("evals/gold.jsonl"))
@@ -125,7 +122,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rag.ingest import ingest
 
     paths = args.paths or [settings.corpus_dir]
-    with _progress(args.quiet) as progress:
+    with ProgressBar(args.quiet) as progress:
         report = ingest(paths, settings, None, args.rebuild, progress)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -209,23 +206,9 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from rag import adapt
-    from rag.pipeline import Pipeline
-    from rag.store import Store
+    from rag.adapt import command
 
-    if args.reset:
-        adapt.reset(Store.open(settings))
-        print("abstention back to the default scale")
-        return 0
-    if args.questions is None:
-        raise InputError("Give a file of questions (or --reset): rag calibrate my-questions.txt")
-    questions = adapt.read_questions(args.questions)
-    pipeline = Pipeline.load(settings)
-    print(
-        adapt.calibrate(pipeline, questions, settings.abstain_threshold).summary(
-            settings.abstain_threshold
-        )
-    )
+    print(command(args.questions, args.reset, settings))
     return 0
 
 
@@ -239,7 +222,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     parse_auth(settings.auth)  # fail before the slow part, not after
     say = None if args.quiet else _say
-    with _progress(args.quiet) as progress:
+    with ProgressBar(args.quiet) as progress:
         pipeline = Pipeline.load(settings, build=True, progress=progress, say=say)
     server = Server(create_app(pipeline, settings), settings)
     _say(
@@ -259,7 +242,7 @@ def _say(line: str) -> None:
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.reports import evaluate_cli
 
-    with _progress(args.quiet, "question") as progress:
+    with ProgressBar(args.quiet, "question") as progress:
         return evaluate_cli(args.gold, settings, args.corpus, args.json, progress, args.llm)
 
 
@@ -295,29 +278,6 @@ def _filters(args: argparse.Namespace) -> Any:
     from rag.retrieval import Filters
 
     return Filters(args.date_from, args.date_to)
-
-
-class _progress:
-    """A tqdm bar on stderr fed by a (done, total) callback: ingest's passages, eval's questions."""
-
-    def __init__(self, quiet: bool, unit: str = "passage") -> None:
-        self.quiet, self.unit = quiet, unit
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        return None if self.quiet else self
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            desc = "embedding" if self.unit == "passage" else "asking"
-            self.bar = tqdm(total=total, unit=self.unit, desc=desc, file=sys.stderr)
-        self.bar.update(done - self.bar.n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.config import Settings
 from rag.errors import InputError
 from rag.ranking import answer_features, confidence, rank_sentences
 from rag.scoring import Norm, Terms, corpus_norm, models
@@ -41,6 +42,21 @@ class Calibration:
             f"({self.answered_before} before) at the abstention threshold {threshold:.2f}; "
             "undo with `rag calibrate --reset`"
         )
+
+
+def command(path: Path | None, reset: bool, settings: Settings) -> str:
+    """`rag calibrate [QUESTIONS] [--reset]`: what it did, in one line."""
+    from rag.pipeline import Pipeline
+    from rag.store import Store
+
+    if reset:
+        forget(Store.open(settings))
+        return "abstention back to the default scale"
+    if path is None:
+        raise InputError("Give a file of questions (or --reset): rag calibrate my-questions.txt")
+    questions = read_questions(path)
+    threshold = settings.abstain_threshold
+    return calibrate(Pipeline.load(settings), questions, threshold).summary(threshold)
 
 
 def read_questions(path: Path) -> list[str]:
@@ -76,9 +92,7 @@ def calibrate(pipeline: Pipeline, questions: list[str], threshold: float) -> Cal
     default = models().answer_own_scale
     norm = corpus_norm(table, (default.mean, default.scale))
     payload = {"mean": norm[0].tolist(), "scale": norm[1].tolist(), "questions": len(rows)}
-    store.collection.modify(
-        metadata={**(store.collection.metadata or {}), KEY: json.dumps(payload)}
-    )
+    store.annotate(**{KEY: json.dumps(payload)})
 
     def answered(scale: Norm | None) -> int:
         return sum(confidence(row, scale) >= threshold for row in table)
@@ -86,7 +100,8 @@ def calibrate(pipeline: Pipeline, questions: list[str], threshold: float) -> Cal
     return Calibration(len(rows), answered(None), answered(norm))
 
 
-def reset(store: Store) -> None:
+def forget(store: Store) -> None:
+    """Back to the default scale."""
     meta = {k: v for k, v in (store.collection.metadata or {}).items() if k != KEY}
     store.collection.modify(metadata=meta)
 

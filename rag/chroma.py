@@ -3,6 +3,8 @@ swap that ends a rebuild, and Chroma's errors turned into ours."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -10,6 +12,7 @@ from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, IndexReadOnly
 
 NEXT = "-next"  # a rebuild's collection, renamed to the live name when complete
+KEPT = ("answer_norm",)  # collection metadata a rebuild carries over (rag/adapt.py)
 SENTENCES = "-sentences"  # beside each passage collection: the vectors of its sentences
 
 
@@ -85,3 +88,15 @@ def guarded(call: Any) -> Any:
                 "run `rag ingest --rebuild`"
             ) from exc
         raise
+
+
+def pages(client: Any, collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
+    """Everything ``collection`` holds, in pages the client can serve (``include``: what else
+    than the ids)."""
+    page, offset = client.get_max_batch_size(), 0
+    while True:
+        got = guarded(partial(collection.get, include=include, limit=page, offset=offset))
+        yield got
+        if len(got["ids"]) < page:
+            return
+        offset += page

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,20 +30,25 @@ BACKGROUND_SECONDS = 0.5  # the longest a question should wait behind one ingest
 
 
 class _Turns:
-    """One encoder call at a time; a question's call goes before any waiting background call."""
+    """One encoder call at a time. Questions go first, in the order they came (without a queue,
+    a question arriving at the right moment overtook those waiting: with 8 concurrent askers,
+    p95 was 2-3 x p50, 1.3-1.4 x with it); background calls go when no question waits."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._busy = False
-        self._urgent = 0  # questions waiting for their turn
+        self._queue: deque[object] = deque()  # the questions waiting, first come first
 
     @contextmanager
     def turn(self, urgent: bool) -> Iterator[None]:
+        me = object()
         with self._changed:
-            self._urgent += urgent
-            while self._busy or (not urgent and self._urgent):
+            if urgent:
+                self._queue.append(me)
+            while self._busy or (self._queue and self._queue[0] is not me):
                 self._changed.wait()
-            self._urgent -= urgent
+            if urgent:
+                self._queue.popleft()
             self._busy = True
         try:
             yield

@@ -89,7 +89,7 @@ def ingest(
             store.mark_sentences()
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or not _snapshot_holds(store, final):
-            store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat())
+            store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat(), new=new)
             store.delete(sorted(stale))
             if rebuild:
                 store.finish_fresh()
@@ -135,9 +135,21 @@ def _indexed_files(settings: Settings) -> list[Path]:
 
 
 def _stored_ids(store: Store) -> dict[str, set[str]]:
+    """Chroma's passage ids by file path; the paths of published passages come from the
+    keyword snapshot, so only the others (e.g. an interrupted ingest's) are read back."""
+    published: dict[str, str] = {}
+    try:
+        if not store.rebuilding:  # the snapshot is the live collection's
+            published = {p.id: p.path for p in store.keyword.passages}
+    except IndexCorrupt:
+        pass
+    ids = store.ids()
     by_path: dict[str, set[str]] = defaultdict(set)
-    for pid, meta, _ in store.records():
-        by_path[str(meta["path"])].add(pid)
+    for pid in ids:
+        if pid in published:
+            by_path[published[pid]].add(pid)
+    for passage in store.passages([pid for pid in ids if pid not in published]):
+        by_path[passage.path].add(passage.id)
     return by_path
 
 

