@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rag.bm25 import tokenize
+from rag.bm25 import fold, tokenize
 from rag.chunking import Passage, split_sentences
-from rag.citations import Sentence
+from rag.citations import INSTRUCTION, Sentence
 from rag.embedding import Embedder
 from rag.ranking import Candidate, answer_features, confidence, rank_sentences
 from rag.retrieval import Hit
@@ -150,18 +150,21 @@ def _with_next(question: str, first: Candidate) -> Candidate:
     p = first.hit.passage
     spans = split_sentences(p.text)
     at = first.start - p.start
-    ends = [end for (start, _), (_, end) in zip(spans, spans[1:]) if start == at]
-    if not ends or ends[0] - at > MAX_ANSWER_CHARS:
+    after = [following for here, following in zip(spans, spans[1:]) if here[0] == at]
+    if not after or after[0][1] - at > MAX_ANSWER_CHARS:
         return first
-    if not _new_facts(f"{first.text} {question}", p.text[at : ends[0]]):
-        return first
-    return replace(first, end=p.start + ends[0], text=p.text[at : ends[0]])
+    following = p.text[after[0][0] : after[0][1]]
+    if INSTRUCTION.search(fold(following)) or not _new_facts(f"{first.text} {question}", following):
+        return first  # a sentence that talks to a model is never quoted for it
+    return replace(first, end=p.start + after[0][1], text=p.text[at : after[0][1]])
 
 
-def _new_facts(known_text: str, text: str) -> list[str]:
-    """Names and numbers of ``text`` that ``known_text`` does not hold."""
+def _new_facts(known_text: str, sentence: str) -> list[str]:
+    """Names and numbers of ``sentence`` that ``known_text`` does not hold (its first word is
+    capitalised as any first word is: not taken for a name)."""
     known = set(tokenize(known_text))
-    return [f for f in _FACT.findall(text) if not set(tokenize(f)) <= known]
+    rest = sentence.split(maxsplit=1)[1:]
+    return [f for f in _FACT.findall(" ".join(rest)) if not set(tokenize(f)) <= known]
 
 
 def _sigmoid(x: float) -> float:
