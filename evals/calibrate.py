@@ -123,6 +123,13 @@ def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
     return best_first([replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)])
 
 
+def best_answer(example: Example, ranker: Logistic) -> tuple[np.ndarray, Candidate]:
+    """The ANSWER_FEATURES of ``example``'s best sentence under ``ranker``, and that sentence."""
+    ranked = rerank(example, ranker)
+    keyword = example.pipeline.store.keyword
+    return answer_features(example.question, ranked, keyword, example.terms), ranked[0]
+
+
 def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     """The sentence ranker (is this sentence a right answer?), then the answer model (is the
     ranker's best sentence a right answer?) on the pooled scale and on each corpus's own.
@@ -131,10 +138,9 @@ def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     ranker = shipped.sentence if shipped else _ranker(usable)
     answer_rows, answer_labels = [], []
     for e in usable:
-        ranked = rerank(e, ranker)
-        keyword = e.pipeline.store.keyword
-        answer_rows.append(answer_features(e.question, ranked, keyword, e.terms))
-        answer_labels.append(e.right(ranked[0]))
+        row, best = best_answer(e, ranker)
+        answer_rows.append(row)
+        answer_labels.append(e.right(best))
     rows, labels = np.array(answer_rows), np.array(answer_labels)
     own = fit(rows, labels, ANSWER_FEATURES, norms=by_corpus(usable, rows))
     return Models(ranker, shipped.answer if shipped else fit(rows, labels, ANSWER_FEATURES), own)

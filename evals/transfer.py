@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from evals.calibrate import CORPORA, Example, calibrate, examples, rerank
+from evals.calibrate import CORPORA, Example, best_answer, calibrate, examples
 from rag.config import Settings
-from rag.ranking import answer_features
-from rag.scoring import ANSWER_FEATURES, Logistic, Models, corpus_norm
+from rag.ranking import answerable
+from rag.scoring import Logistic, Models, corpus_norm
 
 Rows = list[tuple[np.ndarray, Example, bool]]  # answer features, question, first source right
 LABELS = ("default scale", "own scale (rag calibrate)", "fitted on the target itself")
@@ -51,19 +51,17 @@ def rows(data: list[Example], models: Models) -> Rows:
     out = []
     for e in data:
         if e.candidates:
-            ranked = rerank(e, models.sentence)
-            row = answer_features(e.question, ranked, e.pipeline.store.keyword, e.terms)
-            out.append((row, e, ranked[0].hit.passage.file in e.item["sources"]))
+            row, best = best_answer(e, models.sentence)
+            out.append((row, e, best.hit.passage.file in e.item["sources"]))
     return out
 
 
 def measure(found: Rows, model: Logistic, total: list[Example]) -> dict[str, float]:
     threshold = Settings().abstain_threshold
-    gate = [ANSWER_FEATURES.index("typed"), ANSWER_FEATURES.index("focus_unknown")]
     answered = [
         (e, right)
         for row, e, right in found
-        if row[gate[0]] and not row[gate[1]] and model.probability(row[None, :])[0] >= threshold
+        if answerable(row) and model.probability(row[None, :])[0] >= threshold
     ]
     answerable = sum(e.item["answerable"] for e in total)
     unanswerable = len(total) - answerable

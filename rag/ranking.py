@@ -155,9 +155,18 @@ def answer_features(
 def confidence(row: np.ndarray, norm: Norm | None = None) -> float:
     """The calibrated probability that the answer of ANSWER_FEATURES ``row`` is right;
     ``norm`` is the index's own feature scale (`rag calibrate`), if it has one."""
-    if not row[ANSWER_FEATURES.index("typed")] or row[ANSWER_FEATURES.index("focus_unknown")]:
-        return 0.0  # no fact of the kind asked for, or asked about something the corpus never names
+    if not answerable(row):
+        return 0.0
     model = models().answer
     if norm is not None:
         model = replace(models().answer_own_scale, mean=norm[0], scale=norm[1])
     return float(model.probability(row[None, :])[0])
+
+
+def answerable(row: np.ndarray) -> bool:
+    """False when the best sentence holds no fact of the kind asked for, or the question asks
+    about something the corpus never names: then no model is asked, the answer is abstention."""
+    return (
+        bool(row[ANSWER_FEATURES.index("typed")])
+        and not row[ANSWER_FEATURES.index("focus_unknown")]
+    )
