@@ -63,11 +63,11 @@ def measure(found: Rows, model: Logistic, total: list[Example]) -> dict[str, flo
         for row, e, right in found
         if answerable(row) and model.probability(row[None, :])[0] >= threshold
     ]
-    answerable = sum(e.item["answerable"] for e in total)
-    unanswerable = len(total) - answerable
+    with_answer = sum(e.item["answerable"] for e in total)
+    unanswerable = len(total) - with_answer
     return {
         "precision_answered": sum(r for _, r in answered) / max(1, len(answered)),
-        "answered": sum(e.item["answerable"] for e, _ in answered) / max(1, answerable),
+        "answered": sum(e.item["answerable"] for e, _ in answered) / max(1, with_answer),
         "abstention_recall": 1 - sum(not e.item["answerable"] for e, _ in answered) / unanswerable,
     }
 
