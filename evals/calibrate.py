@@ -85,7 +85,7 @@ def examples(name: str, split: str, pipeline: Pipeline | None = None) -> list[Ex
     for item in evaluation.load_gold(CORPORA[name][1], split):
         query = rewrite(item["question"], item["history"])
         vector = pipeline.embedder.embed_queries([query])[0]
-        hits = pipeline.retrieve(query)
+        hits = pipeline.retrieve(query, vector=vector)
         terms = Terms.of(query, pipeline.store.keyword)
         ranked = rank_sentences(
             item["question"], vector, hits, pipeline.embedder, pipeline.store, terms, UNRANKED

@@ -16,16 +16,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.chroma import CALIBRATION
 from rag.config import Settings
 from rag.errors import InputError
 from rag.ranking import answer_features, confidence, rank_sentences
 from rag.scoring import Norm, Terms, corpus_norm, models
+from rag.watch import stamp_calibration
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
     from rag.store import Store
 
-KEY = "answer_norm"  # collection metadata: {"mean": [...], "scale": [...], "questions": n}
 MIN_QUESTIONS = 20  # fewer give a scale that is mostly noise
 
 
@@ -92,7 +93,8 @@ def calibrate(pipeline: Pipeline, questions: list[str], threshold: float) -> Cal
     default = models().answer_own_scale
     norm = corpus_norm(table, (default.mean, default.scale))
     payload = {"mean": norm[0].tolist(), "scale": norm[1].tolist(), "questions": len(rows)}
-    store.annotate(**{KEY: json.dumps(payload)})
+    store.annotate(**{CALIBRATION: json.dumps(payload)})  # {"mean", "scale", "questions"}
+    stamp_calibration(store.settings)
 
     def answered(scale: Norm | None) -> int:
         return sum(confidence(row, scale) >= threshold for row in table)
@@ -102,13 +104,14 @@ def calibrate(pipeline: Pipeline, questions: list[str], threshold: float) -> Cal
 
 def forget(store: Store) -> None:
     """Back to the default scale."""
-    meta = {k: v for k, v in (store.collection.metadata or {}).items() if k != KEY}
+    meta = {k: v for k, v in (store.collection.metadata or {}).items() if k != CALIBRATION}
     store.collection.modify(metadata=meta)
+    stamp_calibration(store.settings)
 
 
 def norm_of(store: Store) -> Norm | None:
     """The index's own scale, if `rag calibrate` measured one."""
-    raw = (store.collection.metadata or {}).get(KEY)
+    raw = (store.collection.metadata or {}).get(CALIBRATION)
     if not raw:
         return None
     data = json.loads(str(raw))
@@ -119,7 +122,7 @@ def norm_of(store: Store) -> Norm | None:
 
 def described(store: Store) -> str:
     """What `rag info` says. Example: "own scale, from 40 questions"."""
-    raw = (store.collection.metadata or {}).get(KEY)
+    raw = (store.collection.metadata or {}).get(CALIBRATION)
     if not raw:
         return "default scale (run `rag calibrate QUESTIONS` to measure this corpus's own)"
     return f"own scale, from {json.loads(str(raw))['questions']} questions"
@@ -127,7 +130,7 @@ def described(store: Store) -> str:
 
 def _row(pipeline: Pipeline, store: Store, question: str) -> np.ndarray | None:
     vector = pipeline.embedder.embed_queries([question])[0]
-    hits = pipeline.retrieve(question)
+    hits = pipeline.retrieve(question, vector=vector)
     terms = Terms.of(question, store.keyword)
     ranked = rank_sentences(question, vector, hits, pipeline.embedder, store, terms)
     return answer_features(question, ranked, store.keyword, terms) if ranked else None

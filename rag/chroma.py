@@ -12,7 +12,8 @@ from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, IndexReadOnly
 
 NEXT = "-next"  # a rebuild's collection, renamed to the live name when complete
-KEPT = ("answer_norm",)  # collection metadata a rebuild carries over (rag/adapt.py)
+CALIBRATION = "answer_norm"  # collection metadata: the index's own answer scale (rag/adapt.py)
+KEPT = (CALIBRATION,)  # collection metadata a rebuild carries over
 SENTENCES = "-sentences"  # beside each passage collection: the vectors of its sentences
 
 

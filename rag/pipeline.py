@@ -44,7 +44,7 @@ class Pipeline:
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
-    _published: str = ""  # the keyword snapshot this process last saw (rag/watch.py)
+    _published: str = ""  # the snapshot and calibration this process last saw (rag/watch.py)
 
     def __post_init__(self) -> None:
         self._published = published(self.settings)
@@ -85,9 +85,14 @@ class Pipeline:
         return cls(settings, embedder, store, llm=LLM.from_settings(settings))
 
     def retrieve(
-        self, question: str, k: int | None = None, filters: Filters = Filters()
+        self,
+        question: str,
+        k: int | None = None,
+        filters: Filters = Filters(),
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
-        return self._retrieve(self._current(), _check(question), k, filters)
+        """The top ``k`` passages; ``vector`` is the question's embedding, if already made."""
+        return self._retrieve(self._current(), _check(question), k, filters, vector)
 
     def ask(
         self,
@@ -134,7 +139,8 @@ class Pipeline:
         yield from generate(answer, hits, self.llm, self.embedder, store)
 
     def refresh(self) -> None:
-        """Pick up an ingest made by another process (e.g. another machine on a Chroma server).
+        """Pick up an ingest or a calibration made by another process (e.g. another machine on a
+        Chroma server).
 
         The new index's keyword snapshot is brought up to date before readers switch to it.
         """
@@ -144,9 +150,9 @@ class Pipeline:
             moved = now != self._published
             if moved:
                 forget_embedded(self.settings)
-            before = (self.store.last_ingest, self.store.model)
             fresh = Store.open(self.settings)
-            if moved or (fresh.last_ingest, fresh.model) != before:
+            # its metadata names the last ingest, the model and the calibration (rag/adapt.py)
+            if moved or fresh.collection.metadata != self.store.collection.metadata:
                 fresh.check_model(self.embedder.name)
                 fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
                 self.store = fresh

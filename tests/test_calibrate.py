@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.test_cli import SEEDS, Run, assert_one_line_error, rag
+from tests.test_reliability import eventually
 
 QUESTIONS = """\
 Où Biden et Poutine doivent-ils se rencontrer ?
@@ -84,6 +86,24 @@ def test_calibrate_keeps_the_scale_through_a_rebuild_and_reset_restores_the_defa
     assert run(index, "calibrate", "--reset").code == 0
     assert scale(index).startswith("default scale")
     assert confidence(index) == pytest.approx(before, abs=1e-3)
+
+
+def test_a_running_app_answers_on_the_new_scale_without_a_restart(
+    index: Path, embedder: Any
+) -> None:
+    from rag.config import Settings
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline.load(Settings.from_env(index_dir=index), embedder=embedder)
+    before = pipeline.ask(QUESTION).confidence
+
+    assert run(index, "calibrate", str(index.parent / "questions.txt")).code == 0
+    assert eventually(lambda: pipeline.ask(QUESTION).confidence != before, timeout=20)
+
+    assert run(index, "calibrate", "--reset").code == 0
+    assert eventually(
+        lambda: pipeline.ask(QUESTION).confidence == pytest.approx(before, abs=1e-3), timeout=20
+    )
 
 
 def test_jsonl_questions_are_read_from_their_question_field(index: Path, tmp_path: Path) -> None:
