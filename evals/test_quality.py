@@ -73,6 +73,15 @@ def test_confidence_orders_answers(evaluated: dict[str, Any]) -> None:
             )
 
 
+def test_answers_marked_unsure_are_the_riskier_ones(evaluated: dict[str, Any]) -> None:
+    """On every test split, answers given plainly are more often right than those marked
+    "à vérifier": the mark tells the reader something."""
+    for run, result in evaluated.items():
+        ours = result["ours"]
+        if run.endswith("/test") and "precision_unsure" in ours:
+            assert ours["precision_sure"] > ours["precision_unsure"], f"{run}: {ours}"
+
+
 def test_conversations_through_the_chat_layer(
     pipeline: Pipeline, conversations: list[dict[str, Any]], thresholds: dict[str, float]
 ) -> None:

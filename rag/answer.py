@@ -25,6 +25,10 @@ NOT_FOUND = {
     "fr": "Je ne trouve pas cette information dans le corpus.",
     "en": "I cannot find this information in the corpus.",
 }
+UNSURE = {
+    "fr": "À vérifier : confiance {:.0f} %, lisez la source citée.",
+    "en": "Unsure: confidence {:.0f}%, read the cited source.",
+}
 SECOND_SENTENCE_MARGIN = 1.0  # in logits: a second sentence must rank nearly as well as the first
 MAX_ANSWER_CHARS = 450  # a first sentence and the one after it, together
 _FACT = re.compile(r"\b(?:[A-ZÀ-Ý][\w-]+|\d[\d,.]*)")
@@ -71,6 +75,11 @@ class Answer:
     llm: str = ""  # the LLM asked, even when its answer was not kept
     sentences: list[Sentence] = field(default_factory=list)  # mode "llm"
     note: str = ""  # why the LLM's answer was not kept, or could not be had
+    unsure: bool = False  # answered below RAG_SURE_THRESHOLD: the reader should check the source
+
+    def warning(self) -> str:
+        """What to tell the reader of an unsure answer ("" for the others)."""
+        return UNSURE[self.language].format(100 * self.confidence) if self.unsure else ""
 
     def as_dict(self) -> dict[str, object]:
         """The JSON contract of `rag ask --json`."""
@@ -80,6 +89,7 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
+            "unsure": self.unsure,
             "sources": [s.as_dict() for s in self.sources],
             "mode": self.mode,
             "llm": self.llm or None,

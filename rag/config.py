@@ -22,6 +22,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "top_k": (1, MAX_K),
     "candidates": (1, 10_000),
     "abstain_threshold": (0.0, 1.0),
+    "sure_threshold": (0.0, 1.0),
     "batch_size": (0, 4096),
     "port": (1, 65_535),
     "max_upload_mb": (1, 1024),
@@ -48,6 +49,7 @@ class Settings:
     top_k: int = 8
     candidates: int = 30
     abstain_threshold: float = 0.40  # calibrated probability that the answer is right
+    sure_threshold: float = 0.60  # below it (and above abstain_threshold): "à vérifier"
     device: str = "auto"
     batch_size: int = 0  # 0: the device's own (see rag/embedding.py BATCH_SIZES)
     host: str = "127.0.0.1"

@@ -34,6 +34,9 @@ METRICS = (
     "false_abstention",
     "precision_answered",
     "answered",
+    "precision_sure",
+    "precision_unsure",
+    "unsure",
     "latency_median_s",
     "llm_answers",
 )
@@ -59,6 +62,7 @@ class Record:
     best: str = ""  # the file the answer cites first, or would have cited when it abstained
     mode: str = "extractive"  # or "llm": the LLM's answer was kept (see rag/generate.py)
     llm: str = ""  # the LLM asked, if any
+    unsure: bool = False  # answered, marked "à vérifier" (below RAG_SURE_THRESHOLD)
     failures: list[str] = field(default_factory=list)
 
 
@@ -143,6 +147,7 @@ def run_ours(
                 next((s.file for s in answer.sources or answer.withheld), ""),
                 mode=answer.mode,
                 llm=answer.llm,
+                unsure=answer.unsure,
             )
         )
     if progress:
@@ -169,6 +174,10 @@ def metrics(records: list[Record]) -> dict[str, float]:
         "false_abstention": _mean([r.abstained for r in answerable]),
         "precision_answered": _mean([_right(r) for r in records if not r.abstained]),
         "answered": _mean([not r.abstained for r in answerable]),
+        # answers given plainly, and those marked "à vérifier": how much the mark tells
+        "precision_sure": _mean([_right(r) for r in records if not r.abstained and not r.unsure]),
+        "precision_unsure": _mean([_right(r) for r in records if r.unsure]),
+        "unsure": _mean([r.unsure for r in records if not r.abstained]),
         "latency_median_s": statistics.median(r.seconds for r in records) if records else None,
         # share of the questions whose answer the LLM wrote (the rest fell back), with --llm
         "llm_answers": _mean([r.mode == "llm" for r in records])
@@ -214,6 +223,7 @@ def failures(metric: str, records: list[Record]) -> list[str]:
         "abstention_recall": lambda r: not r.answerable and not r.abstained,
         "false_abstention": lambda r: r.answerable and r.abstained,
         "precision_answered": lambda r: not r.abstained and not _right(r),
+        "precision_sure": lambda r: not r.abstained and not r.unsure and not _right(r),
     }
     check = checks.get(metric)
     return [r.id for r in records if check and check(r)]

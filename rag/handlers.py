@@ -69,7 +69,9 @@ def respond(
         chat[-1] = {"role": "assistant", "content": ui.answer_markdown(prefix, answer.abstained)}
         yield chat, SEARCHING, NO_ARTICLE, history, [], ""
         time.sleep(STREAM_DELAY)
-    final = ui.answer_markdown(answer.text, answer.abstained, question, answer.query)
+    final = ui.answer_markdown(
+        answer.text, answer.abstained, question, answer.query, answer.warning()
+    )
     chat[-1] = {"role": "assistant", "content": final + _provenance(answer)}
     panel = ui.sources_html(answer.sources, show_scores)
     yield chat, panel, NO_ARTICLE, [*history, question], answer.sources, ""

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +132,17 @@ class Pipeline:
         norm = norm_of(store)
         answer = compose(question, hits, self.embedder, store, threshold, query, vector, norm)
         if not llm or self.llm is None:
-            yield answer
+            yield self._marked(answer)
             return
         from rag.generate import generate
 
-        yield from generate(answer, hits, self.llm, self.embedder, store)
+        for item in generate(answer, hits, self.llm, self.embedder, store):
+            yield item if isinstance(item, str) else self._marked(item)
+
+    def _marked(self, answer: Answer) -> Answer:
+        """``answer``, marked unsure when given below RAG_SURE_THRESHOLD."""
+        unsure = not answer.abstained and answer.confidence < self.settings.sure_threshold
+        return replace(answer, unsure=unsure)
 
     def refresh(self) -> None:
         """Pick up an ingest or a calibration made by another process (e.g. another machine on a

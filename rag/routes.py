@@ -68,6 +68,7 @@ class AnswerOut(BaseModel):
     answer: str
     abstained: bool
     confidence: float
+    unsure: bool = Field(description="answered below RAG_SURE_THRESHOLD: check the cited source")
     sources: list[dict[str, Any]]
     mode: str = Field(description="extractive, or llm: written by the LLM, citations checked")
     llm: str | None = Field(description="the LLM asked, if any")

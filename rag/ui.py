@@ -46,6 +46,8 @@ CSS = """
 .rag-empty { color: var(--body-text-color-subdued); font-style: italic; }
 .rag-abstained { border-left: 4px solid #e8590c; padding-left: 0.6rem; color: #c2410c;
   font-style: italic; }
+.rag-unsure { border-left: 4px solid #ca8a04; padding-left: 0.6rem; color: #a16207;
+  font-size: 0.9rem; margin-top: 0.4rem; }
 .rag-query { font-size: 0.82rem; color: var(--body-text-color-subdued); margin-top: 0.4rem; }
 """
 
@@ -58,11 +60,16 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def answer_markdown(text: str, abstained: bool = False, question: str = "", query: str = "") -> str:
-    """The chat message for an answer; the rewritten query is shown when it differs."""
+def answer_markdown(
+    text: str, abstained: bool = False, question: str = "", query: str = "", warning: str = ""
+) -> str:
+    """The chat message for an answer, with its ``warning`` (unsure answers); the rewritten
+    query is shown when it differs."""
     body = escape_markdown(text)
     if abstained:
         body = f'<div class="rag-abstained">{body}</div>'
+    if warning:
+        body += f'\n\n<div class="rag-unsure">{escape_markdown(warning)}</div>'
     if query and " ".join(query.split()) != " ".join(question.split()):
         body += (
             f'\n\n<div class="rag-query">Recherche effectuée : « {escape_markdown(query)} »</div>'

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from rag import handlers
 from rag.answer import NOT_FOUND, Answer
 from rag.errors import InputError
 from rag.pipeline import Pipeline
@@ -115,7 +117,7 @@ def test_filter_that_excludes_the_answer_leads_to_abstention(seeds_pipeline: Pip
     assert "Jake Sullivan" not in answer.text
 
 
-LLM_KEYS = ("mode", "llm", "sentences", "note")
+LLM_KEYS = ("mode", "llm", "sentences", "note", "unsure")
 
 
 def test_json_contract(sullivan: Answer) -> None:
@@ -143,6 +145,34 @@ def test_abstention_json_has_the_same_keys(seeds_pipeline: Pipeline) -> None:
     assert data["abstained"] is True and data["sentences"] == []
     assert data["confidence"] < seeds_pipeline.settings.abstain_threshold
     assert data["sources"] == []
+
+
+def test_an_answer_below_the_sure_threshold_tells_the_reader_to_check(
+    seeds_pipeline: Pipeline,
+) -> None:
+    def unsure_below(sure: float) -> Pipeline:
+        settings = dataclasses.replace(seeds_pipeline.settings, sure_threshold=sure)
+        return dataclasses.replace(seeds_pipeline, settings=settings)
+
+    def asked(sure: float, question: str = SULLIVAN_Q) -> Answer:
+        return unsure_below(sure).ask(question)
+
+    plain, unsure = asked(0.0), asked(1.0)
+    assert not plain.unsure and plain.warning() == "" and plain.as_dict()["unsure"] is False
+    assert unsure.unsure and unsure.as_dict()["unsure"] is True
+    assert (
+        unsure.warning()
+        == f"À vérifier : confiance {100 * unsure.confidence:.0f} %, lisez la source citée."
+    )
+    assert (unsure.text, unsure.sources) == (plain.text, plain.sources)  # the same answer
+    assert (
+        asked(1.0, "Who is Joe Biden's national security adviser?")
+        .warning()
+        .startswith("Unsure: confidence ")
+    )
+    assert not asked(1.0, "Quelle est la recette de la tarte tatin ?").unsure  # no answer given
+    turn = list(handlers.respond(unsure_below(1.0), SULLIVAN_Q, [], [], 8, None, None, [], True))
+    assert '<div class="rag-unsure">À vérifier : confiance ' in turn[-1][0][-1]["content"]
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t"])

@@ -23,6 +23,7 @@ CONTRACT = {
     "llm",
     "sentences",
     "note",
+    "unsure",
 }
 SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
 
@@ -125,6 +126,19 @@ def test_ask_prints_the_answer_and_its_sources(work: Path, index: Path) -> None:
     first, *sources = run.out.strip().splitlines()
     assert "Jake Sullivan" in first and "[1]" in first
     assert sources[0].startswith("  [1] 002_c1d3609a954ad6a6.txt (2021-04) « ")
+
+
+def test_ask_tells_the_reader_to_check_an_unsure_answer(work: Path, index: Path) -> None:
+    question = "Qui est le conseiller à la sécurité nationale de Joe Biden ?"
+    run = rag("ask", question, cwd=work, RAG_INDEX_DIR=str(index), RAG_SURE_THRESHOLD="1")
+
+    assert run.code == 0, run.err
+    first, warning, source = run.out.strip().splitlines()
+    assert "Jake Sullivan" in first
+    assert warning.startswith("  (À vérifier : confiance ") and warning.endswith(
+        " %, lisez la source citée.)"
+    )
+    assert source.startswith("  [1] ")
 
 
 def test_info_json_shows_both_indexes_agree(work: Path, index: Path) -> None:

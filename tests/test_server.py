@@ -16,6 +16,7 @@ SULLIVAN = "002_c1d3609a954ad6a6.txt"
 DIPLOMATIE = "003_b5fe129bdbb88210.txt"
 CONTRACT = {"question", "answer", "abstained", "confidence", "sources"}
 CONTRACT |= {"mode", "llm", "sentences", "note"}  # issue #8: generative answers
+CONTRACT |= {"unsure"}
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,12 @@ def test_answer_markdown_shows_the_rewritten_query_only_when_it_differs() -> Non
     assert "rag-query" in other and "Biden &lt;x&gt;" in other
 
 
+def test_an_unsure_answer_carries_its_warning() -> None:
+    marked = ui.answer_markdown("Réponse [1]", warning="À vérifier : confiance 45 %")
+    assert '<div class="rag-unsure">À vérifier : confiance 45 %</div>' in marked
+    assert "rag-unsure" not in ui.answer_markdown("Réponse [1]")
+
+
 def test_abstained_and_failed_answers_are_styled() -> None:
     assert 'class="rag-abstained"' in ui.answer_markdown("Pas dans le corpus.", True)
     assert 'class="rag-abstained"' in ui.error_markdown("Question vide <b>")
