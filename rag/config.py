@@ -27,6 +27,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "port": (1, 65_535),
     "max_upload_mb": (1, 1024),
     "concurrency": (1, 64),
+    "refresh_seconds": (0, 86_400),
     "llm_timeout": (0.01, 3600),
     "llm_max_tokens": (1, 32_768),
     "llm_context": (256, 1_048_576),
@@ -57,6 +58,7 @@ class Settings:
     auth: str = ""
     max_upload_mb: int = 5
     concurrency: int = 4
+    refresh_seconds: float = 30.0  # with a Chroma server: how often to look for others' ingests
     allow_uploads: bool = False  # let anyone change the corpus of a server open to the network
     llm: str = ""  # see LLMS and rag/llm.py
     llm_url: str = ""  # RAG_LLM=openai: e.g. http://127.0.0.1:11434/v1 (Ollama)

@@ -27,7 +27,6 @@ from rag.store import Store
 from rag.watch import forget_embedded, published
 
 MAX_QUESTION_CHARS = 2000
-REFRESH_SECONDS = 30  # with a Chroma server: how often to look for other machines' ingests
 CHECK_SECONDS = 1.0  # embedded: how often to look for another process's ingest (a file read)
 INGEST_NICENESS = 10  # added to the ingest thread's nice value: questions come first
 
@@ -39,7 +38,6 @@ class Pipeline:
     settings: Settings
     embedder: Embedder
     store: Store
-    refresh_seconds: float = REFRESH_SECONDS
     llm: LLM | None = None  # RAG_LLM's model, loaded on its first question
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
@@ -168,12 +166,12 @@ class Pipeline:
         """The index to answer from, refreshed in the background after another process's ingest.
 
         Embedded: checked every CHECK_SECONDS (one small file read); with a Chroma server,
-        where other machines' ingests leave no local trace, every ``refresh_seconds``.
+        where other machines' ingests leave no local trace, every RAG_REFRESH_SECONDS.
         """
         store = self.store
         since = time.monotonic() - self._checked
         if self.settings.chroma_url:
-            due = since > self.refresh_seconds
+            due = since > self.settings.refresh_seconds
         else:
             due = since > CHECK_SECONDS and published(self.settings) != self._published
             self._checked = time.monotonic() if since > CHECK_SECONDS else self._checked

@@ -18,6 +18,7 @@ from rag.errors import ConfigError
         ("RAG_ABSTAIN_THRESHOLD", "1.5"),
         ("RAG_ABSTAIN_THRESHOLD", "nan"),
         ("RAG_SURE_THRESHOLD", "-0.1"),
+        ("RAG_REFRESH_SECONDS", "-1"),
         ("RAG_BATCH_SIZE", "-1"),
         ("RAG_PORT", "0"),
         ("RAG_PORT", "70000"),

@@ -219,7 +219,7 @@ def test_chroma_server_instances_see_each_others_ingests(
 ) -> None:
     """Two machines share one Chroma server; each keeps its own local BM25 snapshot."""
     writer = Settings(index_dir=tmp_path / "writer", chroma_url=chroma_server)
-    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server)
+    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server, refresh_seconds=0)
     jazz = small_corpus / "jazz.txt"
     kept = jazz.read_text(encoding="utf-8")
     jazz.unlink()
@@ -246,7 +246,7 @@ def test_chroma_server_refresh_runs_beside_the_questions(
     kept = jazz.read_text(encoding="utf-8")
     jazz.unlink()
     ingest([small_corpus], writer, embedder)
-    other_machine = Pipeline(reader, embedder, Store.open(reader), refresh_seconds=0)
+    other_machine = Pipeline(reader, embedder, Store.open(reader))
     before = other_machine.store
     assert "jazz.txt" not in {p.file for p in before.keyword.passages}
     jazz.write_text(kept, encoding="utf-8")
