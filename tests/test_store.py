@@ -219,7 +219,7 @@ def test_chroma_server_instances_see_each_others_ingests(
 ) -> None:
     """Two machines share one Chroma server; each keeps its own local BM25 snapshot."""
     writer = Settings(index_dir=tmp_path / "writer", chroma_url=chroma_server)
-    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server, refresh_seconds=0)
+    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server)
     jazz = small_corpus / "jazz.txt"
     kept = jazz.read_text(encoding="utf-8")
     jazz.unlink()
@@ -241,7 +241,7 @@ def test_chroma_server_refresh_runs_beside_the_questions(
 ) -> None:
     """A question asked when a refresh is due is answered at once, from the index it had."""
     writer = Settings(index_dir=tmp_path / "writer", chroma_url=chroma_server)
-    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server)
+    reader = Settings(index_dir=tmp_path / "reader", chroma_url=chroma_server, refresh_seconds=0)
     jazz = small_corpus / "jazz.txt"
     kept = jazz.read_text(encoding="utf-8")
     jazz.unlink()
