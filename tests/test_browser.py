@@ -68,6 +68,7 @@ def test_ask_see_streamed_answer_and_open_the_highlighted_article(
     answer = page.locator('#rag-chat [data-testid="bot"]').last
     expect(answer).to_contain_text("Sullivan")
     expect(answer).to_contain_text("[1]")
+    expect(answer.locator(".rag-unsure")).to_have_count(0)  # a sure answer: no warning
     source = page.locator("#rag-sources .rag-source").first
     expect(source.locator("mark")).to_contain_text("Jake Sullivan")
     expect(source).to_contain_text("002_c1d3609a954ad6a6.txt")
@@ -85,6 +86,23 @@ def test_ask_see_streamed_answer_and_open_the_highlighted_article(
 
     outside = [url for url in requests if not _is_local(url)]
     assert requests and not outside, f"requests left the machine: {outside}"
+
+
+def test_an_unsure_answer_shows_its_warning(browser: Any, app_url: str) -> None:
+    """An answer below RAG_SURE_THRESHOLD (confidence about 0.46 here) tells the reader to check."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(app_url, wait_until="load")
+    question = page.locator("#rag-question textarea")
+    question.fill("Où doivent se tenir les négociations russo-américaines du 10 janvier ?")
+    question.press("Enter")
+
+    answer = page.locator('#rag-chat [data-testid="bot"]').last
+    expect(answer).to_contain_text("Genève")
+    expect(answer.locator(".rag-unsure")).to_contain_text("À vérifier : confiance ")
+    page.close()
 
 
 def _is_local(url: str) -> bool:
