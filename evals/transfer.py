@@ -16,7 +16,7 @@ import numpy as np
 
 from evals.calibrate import CORPORA, Example, best_answer, calibrate, examples
 from rag.config import Settings
-from rag.ranking import answerable
+from rag.ranking import probability
 from rag.scoring import Logistic, Models, corpus_norm
 
 Rows = list[tuple[np.ndarray, Example, bool]]  # answer features, question, first source right
@@ -58,11 +58,7 @@ def rows(data: list[Example], models: Models) -> Rows:
 
 def measure(found: Rows, model: Logistic, total: list[Example]) -> dict[str, float]:
     threshold = Settings().abstain_threshold
-    answered = [
-        (e, right)
-        for row, e, right in found
-        if answerable(row) and model.probability(row[None, :])[0] >= threshold
-    ]
+    answered = [(e, right) for row, e, right in found if probability(row, model) >= threshold]
     with_answer = sum(e.item["answerable"] for e in total)
     unanswerable = len(total) - with_answer
     return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -111,21 +111,24 @@ def forget(store: Store) -> None:
 
 def norm_of(store: Store) -> Norm | None:
     """The index's own scale, if `rag calibrate` measured one."""
-    raw = (store.collection.metadata or {}).get(CALIBRATION)
-    if not raw:
-        return None
-    data = json.loads(str(raw))
-    if len(data["mean"]) != len(models().answer.features):
-        return None  # measured for an answer model of other features: `rag calibrate` again
+    data = _stored(store)
+    if data is None or len(data["mean"]) != len(models().answer.features):
+        return None  # none, or measured for an answer model of other features
     return np.asarray(data["mean"]), np.asarray(data["scale"])
 
 
 def described(store: Store) -> str:
     """What `rag info` says. Example: "own scale, from 40 questions"."""
-    raw = (store.collection.metadata or {}).get(CALIBRATION)
-    if not raw:
+    data = _stored(store)
+    if data is None:
         return "default scale (run `rag calibrate QUESTIONS` to measure this corpus's own)"
-    return f"own scale, from {json.loads(str(raw))['questions']} questions"
+    return f"own scale, from {data['questions']} questions"
+
+
+def _stored(store: Store) -> dict[str, Any] | None:
+    """The calibration kept in the collection's metadata, if any."""
+    raw = (store.collection.metadata or {}).get(CALIBRATION)
+    return json.loads(str(raw)) if raw else None
 
 
 def _row(pipeline: Pipeline, store: Store, question: str) -> np.ndarray | None:

@@ -155,12 +155,15 @@ def answer_features(
 def confidence(row: np.ndarray, norm: Norm | None = None) -> float:
     """The calibrated probability that the answer of ANSWER_FEATURES ``row`` is right;
     ``norm`` is the index's own feature scale (`rag calibrate`), if it has one."""
-    if not answerable(row):
-        return 0.0
     model = models().answer
     if norm is not None:
         model = replace(models().answer_own_scale, mean=norm[0], scale=norm[1])
-    return float(model.probability(row[None, :])[0])
+    return probability(row, model)
+
+
+def probability(row: np.ndarray, model: Logistic) -> float:
+    """What answer ``model`` gives ``row``, or 0 when the answer is not ``answerable``."""
+    return float(model.probability(row[None, :])[0]) if answerable(row) else 0.0
 
 
 def answerable(row: np.ndarray) -> bool:
