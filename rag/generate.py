@@ -17,7 +17,6 @@ from rag.embedding import Embedder
 from rag.errors import LLMUnavailable
 from rag.llm import LLM, MESSAGE
 from rag.retrieval import Hit
-from rag.store import Store
 
 CHARS_PER_TOKEN = 3.0  # French text under the small models' mostly English vocabularies
 PROMPT_TOKENS = 400  # the instructions and the question
@@ -73,7 +72,7 @@ def prompt(
 
 
 def generate(
-    extractive: Answer, hits: list[Hit], llm: LLM, embedder: Embedder, store: Store
+    extractive: Answer, hits: list[Hit], llm: LLM, embedder: Embedder
 ) -> Iterator[str | Answer]:
     """The LLM's draft, piece by piece (cleaned), then the checked Answer or the fallback."""
     s = llm.settings
@@ -95,11 +94,11 @@ def generate(
     except LLMUnavailable as exc:
         yield replace(extractive, llm=llm.name, note=f"{exc} (extractive answer given)")
         return
-    yield checked(extractive, draft.text(), shown, llm.name, embedder, store)
+    yield checked(extractive, draft.text(), shown, llm.name, embedder)
 
 
 def checked(
-    extractive: Answer, text: str, shown: list[Hit], name: str, embedder: Embedder, store: Store
+    extractive: Answer, text: str, shown: list[Hit], name: str, embedder: Embedder
 ) -> Answer:
     """The LLM's answer with its citations checked (numbered as in the prompt), or, when no
     sentence is supported, the extractive answer with a note saying why."""
@@ -109,7 +108,7 @@ def checked(
         if says_dont_know(claim.text):
             sentences.append(Sentence(claim.text, ()))
             continue
-        verdicts = check(claim, shown, embedder, store)
+        verdicts = check(claim, shown, embedder)
         for n, support in verdicts.items():
             if support and support.supported and n not in sources:
                 p, a, b = support.hit.passage, support.start, support.end

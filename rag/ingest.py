@@ -85,7 +85,7 @@ def ingest(
             embedder = embedder or Embedder.load(settings.embed_model, settings.device)
             batch = settings.batch_size or embedder.batch_size
             _embed_and_store(new, store, embedder, batch, progress)
-            _embed_sentences(backfill, store, embedder, batch)
+            _embed_and_store(backfill, store, embedder, batch, passages=False)
             store.mark_sentences()
         final = (all_stored - stale) | {p.id for p in new}
         if new or stale or not _snapshot_holds(store, final):
@@ -179,25 +179,24 @@ def _classify(
 
 
 def _embed_and_store(
-    new: list[Passage], store: Store, embedder: Embedder, batch: int, progress: Progress | None
+    todo: list[Passage],
+    store: Store,
+    embedder: Embedder,
+    batch: int,
+    progress: Progress | None = None,
+    passages: bool = True,
 ) -> None:
-    for start in range(0, len(new), batch):
-        chunk = new[start : start + batch]
-        vectors = embedder.embed_passages([p.text for p in chunk], batch, background=True)
-        store.upsert(chunk, vectors.tolist())
-        _embed_sentences(chunk, store, embedder, batch)
-        if progress:
-            progress(start + len(chunk), len(new))
-
-
-def _embed_sentences(passages: list[Passage], store: Store, embedder: Embedder, batch: int) -> None:
-    """Embed the sentences of ``passages`` now, so that answers only look their vectors up."""
-    for start in range(0, len(passages), batch):
-        chunk = passages[start : start + batch]
+    """Embed ``todo`` and their sentences (so that answers only look their vectors up), and
+    store them; ``passages=False``: the passages are stored already, only their sentences."""
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
         spans = [answer_sentences(p.text) for p in chunk]
-        texts = [p.text[s:e] for p, own in zip(chunk, spans) for s, e in own]
-        vectors = embedder.embed_passages(texts, batch, background=True)
-        store.upsert_sentences(chunk, spans, vectors.tolist())
+        rows = embedder.embed_with_sentences([p.text for p in chunk], spans, batch, True)
+        if passages:
+            store.upsert(chunk, [r[0].tolist() for r in rows])
+        store.upsert_sentences(chunk, spans, [v.tolist() for r in rows for v in r[1:]])
+        if progress:
+            progress(start + len(chunk), len(todo))
 
 
 def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:

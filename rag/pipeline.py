@@ -134,7 +134,7 @@ class Pipeline:
             return
         from rag.generate import generate
 
-        for item in generate(answer, hits, self.llm, self.embedder, store):
+        for item in generate(answer, hits, self.llm, self.embedder):
             yield item if isinstance(item, str) else self._marked(item)
 
     def _marked(self, answer: Answer) -> Answer:

@@ -88,7 +88,7 @@ def rank_sentences(
         return []
     items = list(found.values())
     ids = [sentence_id(s.hit.passage.id, s.start - s.hit.passage.start) for s in items]
-    cosines = store.sentence_matrix(ids, [s.text for s in items], embedder) @ query_vector
+    cosines = store.sentence_matrix(ids, [s.hit.passage for s in items], embedder) @ query_vector
     top_fused = max(h.score for h in hits)
     windows = np.array([terms.coverage(f"{s.before} {s.text}") for s in items])
     passages = {h.passage.id: terms.coverage(h.passage.text) for h in hits}  # once per passage

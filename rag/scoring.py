@@ -21,6 +21,7 @@ import numpy as np
 from rag.bm25 import KeywordIndex, analyzers, fold, tokenize
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
+Z_CAP = 4.0  # standard deviations a feature may count for (see Logistic.logit)
 SENTENCE_FEATURES = (
     "cosine",
     "cosine_gap",
@@ -113,7 +114,11 @@ class Logistic:
     scale: np.ndarray
 
     def logit(self, rows: np.ndarray) -> np.ndarray:
-        return ((rows - self.mean) / self.scale) @ self.weights + self.bias
+        """A feature far outside the fitted range counts as Z_CAP standard deviations: a linear
+        model extrapolates it into nonsense (a one-article corpus has no rival article, and its
+        dense margin was 19 deviations out, which alone turned a right answer into abstention)."""
+        z = np.clip((rows - self.mean) / self.scale, -Z_CAP, Z_CAP)
+        return z @ self.weights + self.bias
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-self.logit(rows)))

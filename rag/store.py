@@ -27,8 +27,9 @@ from rag.chroma import (
     new_collection,
     pages,
 )
-from rag.chunking import Passage
+from rag.chunking import Passage, answer_sentences
 from rag.config import Settings
+from rag.embedding import sentence_kind
 from rag.errors import IndexCorrupt, ModelMismatch, NoIndex
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Store:
             name = settings.collection + (NEXT if live is not None else "")
             drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone
             store = cls(settings, client, new_collection(client, name))
-            store.mark_sentences()
+            store.annotate(sentence_vectors=sentence_kind(model))
         old = (live.metadata if live is not None else None) or {}
         meta = {k: v for k, v in old.items() if k in KEPT} | (store.collection.metadata or {})
         store.collection.modify(metadata={**meta, "embed_model": model})
@@ -131,8 +132,9 @@ class Store:
 
     @property
     def has_sentences(self) -> bool:
-        """Were sentence vectors stored for every passage (indexes built before them were not)?"""
-        return bool((self.collection.metadata or {}).get("sentence_vectors"))
+        """Were sentence vectors stored for every passage, as ingest makes them today (indexes
+        built before them, or before late chunking, were not)?"""
+        return (self.collection.metadata or {}).get("sentence_vectors") == sentence_kind(self.model)
 
     def upsert_sentences(
         self, passages: list[Passage], spans: list[list[tuple[int, int]]], vectors: Any
@@ -151,7 +153,7 @@ class Store:
             )
 
     def mark_sentences(self) -> None:
-        self.annotate(sentence_vectors=1)
+        self.annotate(sentence_vectors=sentence_kind(self.model))
 
     def annotate(self, **values: Any) -> None:
         """Add ``values`` to the collection's metadata (Chroma's modify replaces it whole)."""
@@ -164,13 +166,18 @@ class Store:
         got = guarded(lambda: self.sentences.get(ids=ids, include=["embeddings"]))
         return dict(zip(got["ids"], got["embeddings"]))
 
-    def sentence_matrix(self, ids: list[str], texts: list[str], embedder: Embedder) -> np.ndarray:
-        """The vectors of sentences ``ids`` (with their ``texts``), one row each: stored at
-        ingest, or embedded now for an index built without them."""
-        stored = self.sentence_vectors(ids)
-        missing = [text for i, text in zip(ids, texts) if i not in stored]
-        fresh = iter(embedder.embed_sentences(missing)) if missing else iter(())
-        return np.array([stored[i] if i in stored else next(fresh) for i in ids], dtype=np.float32)
+    def sentence_matrix(
+        self, ids: list[str], passages: list[Passage], embedder: Embedder
+    ) -> np.ndarray:
+        """The vectors of the answer sentences ``ids`` (of ``passages``, one each), one row each:
+        stored at ingest, or made now as ingest makes them for an index without them."""
+        known = self.sentence_vectors(ids)
+        missing = list({p.id: p for i, p in zip(ids, passages) if i not in known}.values())
+        spans = [answer_sentences(p.text) for p in missing]
+        made = embedder.embed_with_sentences([p.text for p in missing], spans) if missing else []
+        for p, own, rows in zip(missing, spans, made):
+            known.update((sentence_id(p.id, start), row) for (start, _), row in zip(own, rows[1:]))
+        return np.array([known[i] for i in ids], dtype=np.float32)
 
     def publish(self, exclude: set[str], stamp: str, new: list[Passage] | None = None) -> None:
         """Make a keyword snapshot of Chroma's passages (less ``exclude``) current: the last

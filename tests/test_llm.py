@@ -152,7 +152,7 @@ def test_citation_check_drops_a_citation_its_passage_does_not_support(gguf: Pipe
         "Les délégations arriveront la veille [2]. "
         "Les délégations arriveront la veille au bord du lac Léman."
     )
-    answer = checked(extractive, text, shown, "test", gguf.embedder, gguf.store)
+    answer = checked(extractive, text, shown, "test", gguf.embedder)
     first, second, third, uncited = answer.sentences
     assert answer.mode == "llm" and first.citations == (1,) and not first.dropped
     assert second.citations == () and second.dropped == (1,)  # jazz is not in the Geneva passage
@@ -163,15 +163,13 @@ def test_citation_check_drops_a_citation_its_passage_does_not_support(gguf: Pipe
     assert "16 juin" in answer.sources[0].text
     assert answer.as_dict()["sentences"][1]["supported"] is False
     # nothing supported: the extractive answer stands, and says why
-    fallback = checked(
-        extractive, text.split(". ")[1] + ".", shown, "test", gguf.embedder, gguf.store
-    )
+    fallback = checked(extractive, text.split(". ")[1] + ".", shown, "test", gguf.embedder)
     assert fallback.mode == "extractive" and fallback.text == extractive.text
     assert "supported" in fallback.note
     wrong_month = (
         "Le sommet entre Joe Biden et Vladimir Poutine aura lieu à Genève le 16 juillet [1]."
     )
-    assert checked(extractive, wrong_month, shown, "test", gguf.embedder, gguf.store).mode == (
+    assert checked(extractive, wrong_month, shown, "test", gguf.embedder).mode == (
         "extractive"
     )  # a date (or number) the passage does not hold is never supported
 
@@ -182,7 +180,7 @@ def test_an_llm_that_does_not_know_gives_way_to_the_extractive_answer(gguf: Pipe
     hits = gguf.retrieve(SUMMIT, k=3)
     extractive = gguf.ask(SUMMIT)
     text = "Je ne trouve pas cette information dans le corpus."
-    answer = checked(extractive, text, hits, "test", gguf.embedder, gguf.store)
+    answer = checked(extractive, text, hits, "test", gguf.embedder)
     assert answer.mode == "extractive" and answer.text == extractive.text
     assert "do not hold" in answer.note
 
