@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[dev]'
+	# late chunking's engine (rag/late.py), compiled now rather than at the first ingest
+	$(BIN)/python -c "from rag.late import library; library()"
 	touch $(STAMP)
 
 # the llm extra for the tests: llama-cpp-python compiles for several minutes the first time,

@@ -73,7 +73,8 @@ METHOD = (
     "articles of {corpus}/ cut into {sentences} sentences, recombined into new articles "
     "(8-20 one-sentence paragraphs, random order and date); each sentence embedded once for real, a bulk "
     "passage's vector = normalised mean of its sentences' vectors (cosine to its real vector: "
-    "{fidelity} on the {sample} passages embedded for real); the vocabulary stays that of "
+    "{fidelity} on the {sample} passages embedded for real), its sentences' vectors those "
+    "sentences embedded alone (not in context: a lookup costs the same); the vocabulary stays that of "
     "{corpus}/, so BM25 posting lists are longer and the vocabulary smaller than a real archive's"
 )
 BULK_BATCH = 1024  # vectors are free in the bulk build: fewer, larger Chroma writes
