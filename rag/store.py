@@ -295,9 +295,16 @@ class Store:
             "passages_chroma": self.collection.count(),
             "passages_keyword": len(keyword.passages),
             "embed_model": self.model,
+            "sentence_vectors": self._sentences_described(),
             "size_bytes": self.size_on_disk(),
             "last_ingest": self.last_ingest,
         }
+
+    def _sentences_described(self) -> str:
+        if not self.has_sentences:
+            return "made at each question until the next `rag ingest` stores them"
+        kind = (self.collection.metadata or {}).get("sentence_vectors")
+        return "late-chunked (in their passage)" if kind == 2 else "each embedded on its own"
 
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:

