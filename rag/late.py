@@ -61,11 +61,11 @@ class LateChunker:
     def embed(self, passages: list[list[str]]) -> list[np.ndarray]:
         """For each passage given as its pieces: a matrix, row 0 the passage's vector (the
         engine's own, as ``E5().passage`` gives it), then one row per piece."""
+        if not passages:
+            return []
         flat = [p.encode("utf-8") for pieces in passages for p in pieces]
         counts = [len(pieces) for pieces in passages]
         out = np.empty((len(flat) + len(passages), self.dim), dtype=np.float32)
-        if not passages:
-            return []
         self._lib.e5_embed_late(
             self._model,
             (ctypes.c_char_p * len(flat))(*flat),

@@ -171,7 +171,7 @@ def test_late_chunking_gives_the_engines_passage_vector_and_sentences_in_context
     assert embedder.count_tokens(long) > 512
 
     rows, far = embedder.embed_with_sentences([ARTICLE, long], [spans, long_spans])
-    alone = Embedder.embed_with_sentences(embedder, [ARTICLE], [spans])[0]  # two passes
+    alone = embedder.embed_passages([ARTICLE[a:b] for a, b in spans])  # each on its own
 
     assert rows.shape == (1 + len(spans), 384) and far.shape == (1 + len(long_spans), 384)
     assert np.allclose(np.linalg.norm(far, axis=1), 1.0, atol=1e-3)

@@ -393,8 +393,10 @@ def test_an_index_without_todays_sentence_vectors_gets_them_at_the_next_ingest(
         store = Store.open(settings)
         passages = store.keyword.passages
         spans = [answer_sentences(p.text) for p in passages]
-        alone = Embedder.embed_with_sentences(embedder, [p.text for p in passages], spans)
-        store.upsert_sentences(passages, spans, [v.tolist() for m in alone for v in m[1:]])
+        alone = embedder.embed_passages(
+            [p.text[a:b] for p, own in zip(passages, spans) for a, b in own]
+        )
+        store.upsert_sentences(passages, spans, alone.tolist())
     meta = {k: v for k, v in (old.collection.metadata or {}).items() if k != "sentence_vectors"}
     old.collection.modify(metadata={**meta, **({"sentence_vectors": kind} if kind else {})})
     assert stored_sentences(settings) == {}
