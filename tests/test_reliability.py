@@ -186,7 +186,9 @@ def test_ingests_killed_at_random_points_are_finished_by_the_next_run(tmp_path: 
 def test_a_second_ingest_at_the_same_time_is_refused(tmp_path: Path) -> None:
     corpus, index = tmp_path / "corpus", str(tmp_path / "index")
     corpus.mkdir()
-    for n in range(40):
+    # enough to embed for longer than a second `rag` takes to start (40 articles, 2 s of
+    # embedding since late chunking, were sometimes done before it asked for the lock)
+    for n in range(300):
         (corpus / f"{n:03d}.txt").write_text(article(n), encoding="utf-8")
     first = rag("ingest", str(corpus), "--index", index)  # its progress bar: it holds the lock
     assert first.stderr is not None
