@@ -26,6 +26,7 @@ from rag.chroma import (
     guarded,
     new_collection,
     pages,
+    widen_search,
 )
 from rag.chunking import Passage, answer_sentences
 from rag.config import Settings
@@ -74,6 +75,7 @@ class Store:
         if live is not None and not fresh:
             store = cls(settings, client, live)
             store.check_model(model)
+            widen_search(live)
         else:
             name = settings.collection + (NEXT if live is not None else "")
             drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone

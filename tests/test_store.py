@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.chroma import NEXT, SENTENCES
+from rag.chroma import EF_SEARCH, NEXT, SENTENCES
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import ConfigError, IndexCorrupt, NoIndex
@@ -114,6 +114,21 @@ def test_ingest_repairs_an_unreadable_keyword_snapshot(
 
     assert report.embedded == 0
     assert in_step(indexed)
+
+
+def test_search_is_wide_in_new_indexes_and_in_old_ones_after_an_ingest(
+    indexed: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    """Chroma's default breadth (100) missed near passages, differently at each start."""
+    assert Store.open(indexed).collection.configuration["hnsw"]["ef_search"] == EF_SEARCH
+    Store.open(indexed).collection.modify(
+        configuration={"hnsw": {"ef_search": 100}}
+    )  # as made before
+    assert Store.open(indexed).collection.configuration["hnsw"]["ef_search"] == 100
+
+    ingest([small_corpus], indexed, embedder)  # nothing changed in the articles
+
+    assert Store.open(indexed).collection.configuration["hnsw"]["ef_search"] == EF_SEARCH
 
 
 def test_rebuild_interrupted_after_dropping_the_old_collection_is_finished(
