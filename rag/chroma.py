@@ -15,8 +15,8 @@ NEXT = "-next"  # a rebuild's collection, renamed to the live name when complete
 CALIBRATION = "answer_norm"  # collection metadata: the index's own answer scale (rag/adapt.py)
 KEPT = (CALIBRATION,)  # collection metadata a rebuild carries over
 SENTENCES = "-sentences"  # beside each passage collection: the vectors of its sentences
-# HNSW search breadth. With Chroma's default, 100, the dense top 10 of 4 of 241 cnil-faq dev
-# questions lacked a passage of the exact top 10 (13 questions in the top 30), and which ones
+# HNSW search breadth. With Chroma's default, 100, the dense top 30 of 13 of the 241 cnil-faq
+# dev questions missed passages of the exact top 30 (4 of them in the top 10), and which ones
 # changed from one start to the next: a collection under Chroma's sync threshold (1000) is
 # rebuilt at each start. 300 gives the exact top 30 there, for about 1 ms more per question at
 # 100k passages.
