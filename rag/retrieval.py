@@ -76,11 +76,14 @@ def retrieve(
     snapshot = store.keyword
     if vector is None:
         vector = embedder.embed_queries([question])[0]
-    dense = [
-        (snapshot.position[pid], sim)
-        for pid, sim in store.dense(vector.tolist(), candidates, filters.where())
-        if pid in snapshot.position  # only published passages: never half an ingest
-    ]
+    dense = sorted(  # equal scores (the same text in two files) in index order, not Chroma's
+        (
+            (snapshot.position[pid], sim)
+            for pid, sim in store.dense(vector.tolist(), candidates, filters.where())
+            if pid in snapshot.position  # only published passages: never half an ingest
+        ),
+        key=lambda item: (-item[1], item[0]),
+    )
     bm25 = snapshot.scores(question)
     matching = np.flatnonzero(bm25 > 0)
     if filters != Filters():
