@@ -16,6 +16,10 @@ from rag.corpus import Article, month_number
 TARGET_TOKENS = 170
 MAX_TOKENS = 220
 MIN_SENTENCE = 20  # characters: shorter "sentences" (datelines, "Lire aussi") are never quoted
+# a photo's caption or credit describes a picture and states no fact: never quoted
+CAPTION = re.compile(
+    r"(?i:\((?:illustration|archives?|photo)\)|cr[ée]dits? photo)|©|^\W*[Pp]hotos?\s*(?::|[A-Z])"
+)
 ABBREVIATIONS = frozenset(
     "m mm mme mmes mlle mlles mgr dr pr me st ste av apr j.-c cf etc ex p pp vol éd n° no art ch fig"
     " gal gén col cdt lt sgt adj hab min max env av.-j.-c".split()

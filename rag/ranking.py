@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.bm25 import KeywordIndex, fold
-from rag.chunking import MIN_SENTENCE, split_sentences
+from rag.chunking import CAPTION, MIN_SENTENCE, split_sentences
 from rag.embedding import Embedder
 from rag.retrieval import Hit
 from rag.scoring import (
@@ -81,7 +81,7 @@ def rank_sentences(
         for i, (start, end) in enumerate(spans):
             text = p.text[start:end]
             key = " ".join(fold(text).split())
-            if key not in found and end - start > MIN_SENTENCE:
+            if key not in found and end - start > MIN_SENTENCE and not CAPTION.search(text):
                 before = p.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
                 found[key] = _Sentence(hit, p.start + start, p.start + end, text, before, rank)
     if not found:

@@ -194,6 +194,18 @@ def test_answer_never_cites_one_sentence_or_passage_twice(seeds_pipeline: Pipeli
     assert len(set(texts)) == len(texts) and len(set(passages)) == len(passages)
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["What did Biden call Putin?", "Joe Biden et Vladimir Poutine, quelle photo ?"],
+)
+def test_a_photo_caption_is_never_quoted(seeds_pipeline: Pipeline, question: str) -> None:
+    """000 opens with "Joe Biden et Vladimir Poutine (illustration). — Photos Sipa / ...",
+    words that match many questions, and no fact."""
+    answer = seeds_pipeline.ask(question)
+    assert "(illustration)" not in answer.text
+    assert "Photos Sipa" not in answer.text
+
+
 def test_near_miss_question_abstains(seeds_pipeline: Pipeline) -> None:
     """Biden is everywhere in the corpus; his dog is nowhere."""
     answer = seeds_pipeline.ask("Quel est le nom du chien de Joe Biden ?")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import MAX_TOKENS, Passage, chunk_article, split_sentences
+from rag.chunking import CAPTION, MAX_TOKENS, Passage, chunk_article, split_sentences
 from rag.config import PACKAGED_MINILM
 from rag.corpus import Article, parse_article, read_article
 from rag.embedding import Embedder
@@ -83,6 +83,22 @@ def seed_passages() -> list[tuple[Article, list[Passage]]]:
 )
 def test_split_sentences_knows_french_typography(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "caption"),
+    [
+        ("Joe Biden et Vladimir Poutine (illustration).", True),
+        ("— Photos Sipa / Montage 20 Minutes", True),
+        ("Le Kremlin, à Moscou. © AFP", True),
+        ("Crédit photo : Reuters", True),
+        ("Photo : Ludovic Marin / AFP", True),
+        ("Photos et vidéos de la rencontre ont circulé sur les réseaux sociaux.", False),
+        ("Le Kremlin a publié une photo de la rencontre.", False),
+    ],
+)
+def test_photo_captions_and_credits_are_recognised(sentence: str, caption: bool) -> None:
+    assert bool(CAPTION.search(sentence)) is caption
 
 
 def test_split_sentences_spans_are_trimmed_and_respect_bounds() -> None:
