@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rag.bm25 import fold, tokenize
-from rag.chunking import Passage, split_sentences
+from rag.chunking import CAPTION, Passage, split_sentences
 from rag.citations import INSTRUCTION, Sentence
 from rag.embedding import Embedder
 from rag.ranking import Candidate, answer_features, confidence, rank_sentences
@@ -164,8 +164,12 @@ def _with_next(question: str, first: Candidate) -> Candidate:
     if not after or after[0][1] - at > MAX_ANSWER_CHARS:
         return first
     following = p.text[after[0][0] : after[0][1]]
-    if INSTRUCTION.search(fold(following)) or not _new_facts(f"{first.text} {question}", following):
-        return first  # a sentence that talks to a model is never quoted for it
+    if (
+        INSTRUCTION.search(fold(following))  # a sentence that talks to a model: never quoted
+        or CAPTION.search(following)
+        or not _new_facts(f"{first.text} {question}", following)
+    ):
+        return first
     return replace(first, end=p.start + after[0][1], text=p.text[at : after[0][1]])
 
 

@@ -10,7 +10,10 @@ import pytest
 
 from rag import handlers
 from rag.answer import NOT_FOUND, Answer
+from rag.config import Settings
+from rag.embedding import Embedder
 from rag.errors import InputError
+from rag.ingest import ingest
 from rag.pipeline import Pipeline
 from rag.retrieval import Filters
 
@@ -204,6 +207,28 @@ def test_a_photo_caption_is_never_quoted(seeds_pipeline: Pipeline, question: str
     answer = seeds_pipeline.ask(question)
     assert "(illustration)" not in answer.text
     assert "Photos Sipa" not in answer.text
+
+
+def test_a_photo_credit_never_comes_along_as_the_next_sentence(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A credit holds names the answer lacks, which would make it come along (see above)."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "geneve.txt").write_text(
+        " date 2021-06 Sommet de Genève\n\nLe sommet entre Joe Biden et Vladimir Poutine aura "
+        "lieu à Genève le 16 juin. Photo : Denis Balibouse / Reuters. Les délégations arriveront "
+        "la veille au bord du lac Léman.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([tmp_path / "corpus"], settings, embedder)
+
+    answer = Pipeline.load(settings, embedder=embedder).ask(
+        "Où aura lieu le sommet entre Biden et Poutine ?"
+    )
+
+    assert "Genève le 16 juin" in answer.text
+    assert "Reuters" not in answer.text
 
 
 def test_near_miss_question_abstains(seeds_pipeline: Pipeline) -> None:
