@@ -14,6 +14,7 @@ from rag.errors import InputError
 from rag.store import Store
 
 RRF_K = 60
+TIES = 5  # dense candidates asked beyond those used (see retrieve)
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,16 @@ def retrieve(
     snapshot = store.keyword
     if vector is None:
         vector = embedder.embed_queries([question])[0]
-    dense = sorted(  # equal scores (the same text in two files) in index order, not Chroma's
+    # equal scores (the same text in two files) in index order, not in the order Chroma's graph
+    # gives them; a few more than needed, so that a tie at the last place is broken the same way
+    dense = sorted(
         (
             (snapshot.position[pid], sim)
-            for pid, sim in store.dense(vector.tolist(), candidates, filters.where())
+            for pid, sim in store.dense(vector.tolist(), candidates + TIES, filters.where())
             if pid in snapshot.position  # only published passages: never half an ingest
         ),
         key=lambda item: (-item[1], item[0]),
-    )
+    )[:candidates]
     bm25 = snapshot.scores(question)
     matching = np.flatnonzero(bm25 > 0)
     if filters != Filters():
