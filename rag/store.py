@@ -72,7 +72,8 @@ class Store:
         live = finish_swap(client, settings.collection)
         for leftover in (NEXT, NEXT + SENTENCES):  # left by an interrupted rebuild
             drop_collection(client, settings.collection + leftover)
-        if live is not None and not fresh:
+        reused = live is not None and not fresh
+        if reused:
             store = cls(settings, client, live)
             store.check_model(model)
             widen_search(live)
@@ -80,10 +81,11 @@ class Store:
             name = settings.collection + (NEXT if live is not None else "")
             drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone
             store = cls(settings, client, new_collection(client, name))
-            store.annotate(sentence_vectors=sentence_kind(model))
         old = (live.metadata if live is not None else None) or {}
         meta = {k: v for k, v in old.items() if k in KEPT} | (store.collection.metadata or {})
         store.collection.modify(metadata={**meta, "embed_model": model})
+        if not reused:
+            store.mark_sentences()  # empty: its sentence vectors will all be of today's kind
         return store
 
     @property

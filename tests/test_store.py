@@ -121,9 +121,8 @@ def test_search_is_wide_in_new_indexes_and_in_old_ones_after_an_ingest(
 ) -> None:
     """Chroma's default breadth (100) missed near passages, differently at each start."""
     assert Store.open(indexed).collection.configuration["hnsw"]["ef_search"] == EF_SEARCH
-    Store.open(indexed).collection.modify(
-        configuration={"hnsw": {"ef_search": 100}}
-    )  # as made before
+    # as made before
+    Store.open(indexed).collection.modify(configuration={"hnsw": {"ef_search": 100}})
     assert Store.open(indexed).collection.configuration["hnsw"]["ef_search"] == 100
 
     ingest([small_corpus], indexed, embedder)  # nothing changed in the articles
