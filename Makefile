@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[dev]'
-	# late chunking's engine (rag/late.py), compiled now rather than at the first ingest
-	$(BIN)/python -c "from rag.late import library; library()"
+	# late chunking's engine (rag/index/late.py), compiled now rather than at the first ingest
+	$(BIN)/python -c "from rag.index.late import library; library()"
 	touch $(STAMP)
 
 # the llm extra for the tests: llama-cpp-python compiles for several minutes the first time,
@@ -52,7 +52,7 @@ BENCH_SIZES ?= 1000,10000,100000
 bench: $(STAMP)
 	mkdir -p docs/bench
 	nice $(BIN)/rag bench --passages $(BENCH_SIZES) --plot docs/bench/scale.png --json > docs/bench/scale.json
-	$(BIN)/python -c "import json; from rag.benchreport import table; print(table(json.load(open('docs/bench/scale.json'))))" > docs/bench/scale.md
+	$(BIN)/python -c "import json; from rag.measure.benchreport import table; print(table(json.load(open('docs/bench/scale.json'))))" > docs/bench/scale.md
 	cat docs/bench/scale.md
 
 clean:

@@ -1,6 +1,6 @@
 """`python app.py [--host H] [--port P] [--index DIR]` is `rag serve`: the chat and the HTTP API.
 
-Kept so that habits and deployment scripts keep working; the code lives in rag/server.py.
+Kept so that habits and deployment scripts keep working; the code lives in rag/web/server.py.
 """
 
 import sys

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.evaluation import Record, contains_fact
+from rag.measure.evaluation import Record, contains_fact
 from rag.pipeline import Pipeline
 
 
@@ -17,7 +17,7 @@ def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -
     """
     from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
 
-    from rag.llamaindex import SentenceTransformerEmbedding
+    from rag.integrations.llamaindex import SentenceTransformerEmbedding
 
     documents = SimpleDirectoryReader(str(corpus), required_exts=[".txt", ".md"]).load_data()
     index = VectorStoreIndex.from_documents(

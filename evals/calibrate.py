@@ -1,37 +1,43 @@
-"""Fit rag/calibration.json on the dev splits of both corpora: `python -m evals.calibrate`.
+"""Fit rag/answer/model.json on the dev splits of both corpora: `python -m evals.calibrate`.
 
 Only `dev` questions are read; `test` questions are for `pytest evals/` to measure. Each corpus is
 indexed once into evals/.cache/ (ingest is incremental, so a re-run costs nothing; sentence
-vectors are stored at ingest), so a re-fit takes seconds. Needs scikit-learn (the `dev` extra).
+vectors are stored at ingest), so a re-fit takes seconds. Features come from the same chain that
+answers (rag.answer.ranking.gather), labels from the same definition of right that measures
+(rag.measure.evaluation.is_right). Needs scikit-learn (the `dev` extra).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import subprocess
 import sys
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag import evaluation
-from rag.chat import rewrite
-from rag.config import Settings
-from rag.ingest import ingest
-from rag.pipeline import Pipeline
-from rag.ranking import Candidate, answer_features, best_first, rank_sentences
-from rag.scoring import (
-    ANSWER_FEATURES,
-    CALIBRATION,
-    SENTENCE_FEATURES,
+from rag.answer.chat import rewrite
+from rag.answer.decision import (
+    MODEL_FILE,
+    Features,
     Logistic,
     Models,
-    Norm,
-    Terms,
-    corpus_norm,
+    Scale,
+    corpus_scale,
+    matrix,
     models,
 )
+from rag.answer.features import ANSWER_FEATURES, SENTENCE_FEATURES
+from rag.answer.ranking import Candidate, Evidence, gather
+from rag.config import Settings
+from rag.index.embedding import sentence_kind
+from rag.index.ingest import ingest
+from rag.measure import evaluation
+from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "evals" / ".cache"
@@ -42,32 +48,22 @@ CORPORA = {
         ROOT / "evals" / "cnil-faq" / "questions.jsonl",
     ),
 }
-UNRANKED = Logistic(
-    SENTENCE_FEATURES,
-    np.zeros(len(SENTENCE_FEATURES)),
-    0.0,
-    np.zeros(len(SENTENCE_FEATURES)),
-    np.ones(len(SENTENCE_FEATURES)),
-)
+N = len(SENTENCE_FEATURES)
+UNRANKED = Logistic(SENTENCE_FEATURES, np.zeros(N), 0.0, np.zeros(N), np.ones(N))
+C, MAX_ITER = 1.0, 2000  # sklearn's LogisticRegression; recorded in each model's provenance
 
 
 @dataclass
 class Example:
-    """One dev question: its candidates (features only) and what a right answer is."""
+    """One dev question: its sentences (features only, unranked) and what a right answer is."""
 
     corpus: str
     item: dict[str, Any]
-    question: str
-    candidates: list[Candidate]
-    terms: Terms
-    pipeline: Pipeline
+    evidence: Evidence
 
     def right(self, candidate: Candidate) -> bool:
-        item = self.item
-        return (
-            item["answerable"]
-            and candidate.hit.passage.file in item["sources"]
-            and evaluation.contains_fact(candidate.text, item["answers"], [candidate.text])
+        return evaluation.is_right(
+            self.item, candidate.hit.passage.file, candidate.text, [candidate.text]
         )
 
 
@@ -86,106 +82,132 @@ def examples(name: str, split: str, pipeline: Pipeline | None = None) -> list[Ex
         query = rewrite(item["question"], item["history"])
         vector = pipeline.embedder.embed_queries([query])[0]
         hits = pipeline.retrieve(query, vector=vector)
-        terms = Terms.of(query, pipeline.store.keyword)
-        ranked = rank_sentences(
-            item["question"], vector, hits, pipeline.embedder, pipeline.store, terms, UNRANKED
+        evidence = gather(
+            item["question"], query, vector, hits, pipeline.embedder, pipeline.store, UNRANKED
         )
-        out.append(Example(name, item, item["question"], ranked, terms, pipeline))
+        out.append(Example(name, item, evidence))
     return out
 
 
 def fit(
-    rows: np.ndarray,
+    rows: Sequence[Features],
     labels: np.ndarray,
     features: tuple[str, ...],
     weights: np.ndarray | None = None,
-    norms: Norm | None = None,
+    norms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Logistic:
     """A logistic model over ``rows``, each standardised with its row of ``norms`` (default:
     the mean and scale of all rows, which the model keeps for rows of unknown origin)."""
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = pooled = _pooled(rows)
+    table = matrix(rows, features)
+    mean, scale = pooled = _pooled(table)
     by_row = norms or pooled
-    model = LogisticRegression(C=1.0, max_iter=2000)
-    model.fit((rows - by_row[0]) / by_row[1], labels, sample_weight=weights)
+    model = LogisticRegression(C=C, max_iter=MAX_ITER)
+    model.fit((table - by_row[0]) / by_row[1], labels, sample_weight=weights)
     return Logistic(features, model.coef_[0], float(model.intercept_[0]), mean, scale)
 
 
-def _pooled(rows: np.ndarray) -> Norm:
-    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+def _pooled(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, scale = table.mean(axis=0), table.std(axis=0)
     scale[scale == 0] = 1.0
     return mean, scale
 
 
-def rerank(example: Example, ranker: Logistic) -> list[Candidate]:
-    logits = ranker.logit(np.array([c.features for c in example.candidates]))
-    return best_first([replace(c, logit=float(x)) for c, x in zip(example.candidates, logits)])
-
-
-def best_answer(example: Example, ranker: Logistic) -> tuple[np.ndarray, Candidate]:
-    """The ANSWER_FEATURES of ``example``'s best sentence under ``ranker``, and that sentence."""
-    ranked = rerank(example, ranker)
-    keyword = example.pipeline.store.keyword
-    return answer_features(example.question, ranked, keyword, example.terms), ranked[0]
+def best_answer(example: Example, ranker: Logistic) -> tuple[Features, Candidate]:
+    """The answer features of ``example``'s best sentence under ``ranker``, and that sentence."""
+    evidence = example.evidence.reranked(ranker)
+    return evidence.features() or {}, evidence.ranked[0]
 
 
 def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     """The sentence ranker (is this sentence a right answer?), then the answer model (is the
     ranker's best sentence a right answer?) on the pooled scale and on each corpus's own.
     With ``shipped``, its ranker and pooled answer model are kept: only the own-scale one is fit."""
-    usable = [e for e in data if e.candidates]
+    usable = [e for e in data if e.evidence.ranked]
     ranker = shipped.sentence if shipped else _ranker(usable)
-    answer_rows, answer_labels = [], []
+    rows, labels = [], []
     for e in usable:
         row, best = best_answer(e, ranker)
-        answer_rows.append(row)
-        answer_labels.append(e.right(best))
-    rows, labels = np.array(answer_rows), np.array(answer_labels)
-    own = fit(rows, labels, ANSWER_FEATURES, norms=by_corpus(usable, rows))
-    return Models(ranker, shipped.answer if shipped else fit(rows, labels, ANSWER_FEATURES), own)
+        rows.append(row)
+        labels.append(e.right(best))
+    own = fit(rows, np.array(labels), ANSWER_FEATURES, norms=by_corpus(usable, rows))
+    pooled = shipped.answer if shipped else fit(rows, np.array(labels), ANSWER_FEATURES)
+    return Models(ranker, pooled, own)
 
 
 def _ranker(usable: list[Example]) -> Logistic:
-    rows, labels, weights = [], [], []
+    rows: list[Features] = []
+    labels, weights = [], []
     for e in usable:
-        right = [e.right(c) for c in e.candidates]
+        right = [e.right(c) for c in e.evidence.ranked]
         if not any(right):
             continue  # nothing to rank above the rest
-        rows += [c.features for c in e.candidates]
+        rows += [c.features for c in e.evidence.ranked]
         labels += right
         # each question weighs the same, its right and its wrong sentences half each: a FAQ
         # answer of ten right sentences does not outweigh a news question with one
         weights += [0.5 / (right.count(r)) for r in right]
-    return fit(np.array(rows), np.array(labels), SENTENCE_FEATURES, np.array(weights))
+    return fit(rows, np.array(labels), SENTENCE_FEATURES, np.array(weights))
 
 
-def by_corpus(data: list[Example], rows: np.ndarray) -> Norm:
-    """Each row's corpus_norm: the model learns what a feature means relative to its corpus,
+def by_corpus(data: list[Example], rows: list[Features]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's corpus_scale: the model learns what a feature means relative to its corpus,
     as `rag calibrate` lets it read one on a new corpus."""
-    pooled = _pooled(rows)
+    table = matrix(rows, ANSWER_FEATURES)
+    mean, scale = _pooled(table)
+    default = Scale(dict(zip(ANSWER_FEATURES, mean)), dict(zip(ANSWER_FEATURES, scale)))
     corpora = np.array([e.corpus for e in data])
-    mean, scale = np.empty_like(rows), np.empty_like(rows)
+    mean, scale = np.empty_like(table), np.empty_like(table)
     for name in set(corpora):
         mine = corpora == name
-        mean[mine], scale[mine] = corpus_norm(rows[mine], pooled)
+        own = corpus_scale([r for r, m in zip(rows, mine) if m], default)
+        mean[mine] = [own.mean[f] for f in ANSWER_FEATURES]
+        scale[mine] = [own.scale[f] for f in ANSWER_FEATURES]
     return mean, scale
 
 
-def main(argv: list[str]) -> int:
-    """``--own-scale-only`` keeps the shipped ranker and default answer model, so answers on an
-    index without `rag calibrate` do not move."""
-    data = [e for name in CORPORA for e in examples(name, "dev")]
-    fitted = calibrate(data, models() if "--own-scale-only" in argv else None)
-    payload = {
-        "fitted_on": {name: sum(e.corpus == name for e in data) for name in CORPORA},
-        **{name: logistic.as_dict() for name, logistic in fitted._asdict().items()},
+def provenance(data: list[Example], refit: str) -> dict[str, Any]:
+    """What made a model: its data, the index it read, the fitting settings, code and date."""
+    import sklearn
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    settings = Settings.from_env()
+    return {
+        "fitted": refit,
+        "questions": {f"{n}/dev": sum(e.corpus == n for e in data) for n in CORPORA},
+        "label": "rag.measure.evaluation.is_right of the sentence",
+        "embed_model": settings.embed_model,
+        "sentence_vectors": sentence_kind(settings.embed_model),
+        "settings": {
+            "C": C,
+            "max_iter": MAX_ITER,
+            "top_k": settings.top_k,
+            "candidates": settings.candidates,
+        },
+        "sklearn": sklearn.__version__,
+        "commit": commit or "unknown",
+        "date": datetime.date.today().isoformat(),
     }
-    CALIBRATION.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    """``--own-scale-only`` keeps the shipped ranker and default answer model (and their
+    provenance), so answers on an index without `rag calibrate` do not move."""
+    data = [e for name in CORPORA for e in examples(name, "dev")]
+    own_only = "--own-scale-only" in argv
+    fitted = calibrate(data, models() if own_only else None)
+    made = provenance(data, "python -m evals.calibrate " + " ".join(argv))
+    payload = {}
     for name, logistic in fitted._asdict().items():
+        kept = own_only and name != "answer_own_scale"
+        payload[name] = logistic.as_dict() | {"provenance": logistic.provenance if kept else made}
         weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(logistic.features, logistic.weights))
         print(f"{name}: {weights}", file=sys.stderr)
-    print(f"wrote {CALIBRATION}", file=sys.stderr)
+    MODEL_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {MODEL_FILE}", file=sys.stderr)
     return 0
 
 

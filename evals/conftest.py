@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from evals.baseline import run_baseline
-from rag import adapt, evaluation, reports
+from rag.answer import corpus_scale as adapt
 from rag.config import Settings
+from rag.measure import evaluation, reports
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rag.evaluation import LOWER_IS_BETTER, Record, contains_fact, failures, metrics
+from rag.measure.evaluation import LOWER_IS_BETTER, Record, contains_fact, failures, metrics
 from rag.pipeline import Pipeline
 
 THRESHOLDS = tomllib.loads((Path(__file__).with_name("thresholds.toml")).read_text("utf-8"))

@@ -10,16 +10,12 @@ fitted on the target's own dev answers: the bound the first two are measured aga
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
-
-import numpy as np
 
 from evals.calibrate import CORPORA, Example, best_answer, calibrate, examples
+from rag.answer.decision import Features, Logistic, Models, Thresholds, corpus_scale, decide
 from rag.config import Settings
-from rag.ranking import probability
-from rag.scoring import Logistic, Models, corpus_norm
 
-Rows = list[tuple[np.ndarray, Example, bool]]  # answer features, question, first source right
+Rows = list[tuple[Features, Example, bool]]  # answer features, question, first source right
 LABELS = ("default scale", "own scale (rag calibrate)", "fitted on the target itself")
 
 
@@ -30,14 +26,14 @@ def transfer(
     out = {}
     for source, target in (("seeds", "cnil-faq"), ("cnil-faq", "seeds")):
         models = calibrate(dev[source])
-        own = models.answer_own_scale
-        scale = np.array([row for row, _, _ in rows(dev[target], models)])
-        norm = corpus_norm(scale, (own.mean, own.scale))
+        scale = corpus_scale(
+            [row for row, _, _ in rows(dev[target], models)], models.default_scale()
+        )
         found = rows(test[target], models)
         itself = calibrate(dev[target])
         cases = (
             (found, models.answer),
-            (found, replace(own, mean=norm[0], scale=norm[1])),
+            (found, models.answer_own_scale.rescaled(scale)),
             (rows(test[target], itself), itself.answer),
         )
         out[f"{source} -> {target}"] = {
@@ -50,7 +46,7 @@ def transfer(
 def rows(data: list[Example], models: Models) -> Rows:
     out = []
     for e in data:
-        if e.candidates:
+        if e.evidence.ranked:
             row, best = best_answer(e, models.sentence)
             out.append((row, e, best.hit.passage.file in e.item["sources"]))
     return out
@@ -58,7 +54,7 @@ def rows(data: list[Example], models: Models) -> Rows:
 
 def measure(found: Rows, model: Logistic, total: list[Example]) -> dict[str, float]:
     threshold = Settings().abstain_threshold
-    answered = [(e, right) for row, e, right in found if probability(row, model) >= threshold]
+    answered = [(e, right) for row, e, right in found if model_says(row, model) >= threshold]
     with_answer = sum(e.item["answerable"] for e in total)
     unanswerable = len(total) - with_answer
     return {
@@ -66,6 +62,12 @@ def measure(found: Rows, model: Logistic, total: list[Example]) -> dict[str, flo
         "answered": sum(e.item["answerable"] for e, _ in answered) / max(1, with_answer),
         "abstention_recall": 1 - sum(not e.item["answerable"] for e, _ in answered) / unanswerable,
     }
+
+
+def model_says(row: Features, model: Logistic) -> float:
+    """What ``model`` gives ``row``, behind the decision's gate (0 when the gate closes)."""
+    gated = decide(row, Thresholds(0.0, 0.0)).gate
+    return 0.0 if gated else float(model.probability([row])[0])
 
 
 def gap_closed(figures: dict[str, dict[str, float]]) -> float:

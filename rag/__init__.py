@@ -1,6 +1,6 @@
 """Question answering over a folder of French news articles, with cited sources, offline.
 
-Example (cited passages for another app; see rag/retriever.py):
+Example (cited passages for another app; see rag/integrations/retriever.py):
     from rag import Retriever
     for p in Retriever.open(index_dir="index").search("Qui est Jake Sullivan ?", k=3):
         print(p.file, p.text)
@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.answer import Answer, Source
+from rag.answer.extractive import Answer, Source
 from rag.config import Settings
-from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.ingest import IngestReport, ingest
+from rag.index.embedding import Embedder
+from rag.index.ingest import IngestReport, ingest
+from rag.index.retrieval import Filters, Hit, retrieve
+from rag.index.store import Store
+from rag.integrations.retriever import Retriever, SearchResult
 from rag.pipeline import Pipeline
-from rag.retrieval import Filters, Hit, retrieve
-from rag.retriever import Retriever, SearchResult
-from rag.store import Store
 
 __all__ = [
     "Answer",
@@ -49,7 +49,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "HybridRetriever":
-        from rag.llamaindex import HybridRetriever
+        from rag.integrations.llamaindex import HybridRetriever
 
         return HybridRetriever
     raise AttributeError(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import InputError, RagError
 from rag.progress import ProgressBar
 
 EXAMPLES = {
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     paths = args.paths or [settings.corpus_dir]
     with ProgressBar(args.quiet) as progress:
@@ -131,7 +131,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.corpus import printable
+    from rag.index.corpus import printable
     from rag.pipeline import Pipeline
 
     questions = sys.stdin if args.question == "-" else [args.question]
@@ -153,7 +153,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def _answer(pipeline: Any, question: str, args: argparse.Namespace) -> Any:
     """One answer; with --llm the draft streams to stderr (stdout gets the checked answer)."""
-    from rag.answer import Answer
+    from rag.answer.extractive import Answer
 
     streamed = False
     for item in pipeline.stream(question, k=args.k, filters=_filters(args), llm=args.llm):
@@ -170,8 +170,8 @@ def _answer(pipeline: Any, question: str, args: argparse.Namespace) -> Any:
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.corpus import printable
-    from rag.retriever import Retriever
+    from rag.index.corpus import printable
+    from rag.integrations.retriever import Retriever
 
     results = Retriever.open(settings).search(
         args.question, settings.top_k if args.k is None else args.k, args.date_from, args.date_to
@@ -188,9 +188,9 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _info(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.adapt import described
-    from rag.llm import LLM
-    from rag.store import Store
+    from rag.answer.corpus_scale import described
+    from rag.answer.llm import LLM
+    from rag.index.store import Store
 
     store = Store.open(settings)
     info = store.info()
@@ -208,18 +208,29 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.adapt import command
+    """`rag calibrate [QUESTIONS] [--reset]`: what it did, in one line."""
+    from rag.answer.corpus_scale import calibrate, forget, read_questions
+    from rag.index.store import Store
+    from rag.pipeline import Pipeline
 
-    print(command(args.questions, args.reset, settings))
+    if args.reset:
+        forget(Store.open(settings))
+        print("abstention back to the default scale")
+        return 0
+    if args.questions is None:
+        raise InputError("Give a file of questions (or --reset): rag calibrate my-questions.txt")
+    questions = read_questions(args.questions)
+    threshold = settings.abstain_threshold
+    print(calibrate(Pipeline.load(settings), questions, threshold).summary(threshold))
     return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before the first gradio import
     from rag.pipeline import Pipeline
-    from rag.server import Server, create_app
-    from rag.ui import parse_auth
-    from rag.uploads import exposure_warning
+    from rag.web.server import Server, create_app
+    from rag.web.ui import parse_auth
+    from rag.web.uploads import exposure_warning
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     parse_auth(settings.auth)  # fail before the slow part, not after
@@ -242,19 +253,19 @@ def _say(line: str) -> None:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.reports import evaluate_cli
+    from rag.measure.reports import evaluate_cli
 
     with ProgressBar(args.quiet, "question") as progress:
         return evaluate_cli(args.gold, settings, args.corpus, args.json, progress, args.llm)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from rag import bench, benchreport
+    from rag.measure import bench, benchreport
 
     if not args.passages:
         print(json.dumps(bench.run(settings, quiet=args.quiet), indent=2))
         return 0
-    from rag.evaluation import load_gold
+    from rag.measure.evaluation import load_gold
 
     questions = [item["question"] for item in load_gold(args.gold)]
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
@@ -277,7 +288,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from rag.retrieval import Filters
+    from rag.index.retrieval import Filters
 
     return Filters(args.date_from, args.date_to)
 

@@ -52,7 +52,7 @@ class Settings:
     abstain_threshold: float = 0.40  # calibrated probability that the answer is right
     sure_threshold: float = 0.60  # below it (and above abstain_threshold): "à vérifier"
     device: str = "auto"
-    batch_size: int = 0  # 0: the device's own (see rag/embedding.py BATCH_SIZES)
+    batch_size: int = 0  # 0: the device's own (see rag/index/embedding.py BATCH_SIZES)
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""
@@ -60,7 +60,7 @@ class Settings:
     concurrency: int = 4
     refresh_seconds: float = 30.0  # with a Chroma server: how often to look for others' ingests
     allow_uploads: bool = False  # let anyone change the corpus of a server open to the network
-    llm: str = ""  # see LLMS and rag/llm.py
+    llm: str = ""  # see LLMS and rag/answer/llm.py
     llm_url: str = ""  # RAG_LLM=openai: e.g. http://127.0.0.1:11434/v1 (Ollama)
     llm_model: str = ""  # RAG_LLM=openai: the model name the server knows
     llm_api_key: str = ""

@@ -8,23 +8,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.adapt import norm_of
-from rag.answer import Answer, compose
-from rag.chat import rewrite, rewrite_with
+from rag.answer.chat import rewrite, rewrite_with
+from rag.answer.corpus_scale import scale_of
+from rag.answer.decision import Thresholds, provenance_warning
+from rag.answer.extractive import Answer, compose
+from rag.answer.llm import LLM
 from rag.config import MAX_K, Settings
-from rag.embedding import Embedder
 from rag.errors import ConfigError, InputError, NoIndex, RagError
-from rag.ingest import IngestReport, Progress, ingest
-from rag.llm import LLM
-from rag.retrieval import Filters, Hit, retrieve
-from rag.store import Store
-from rag.watch import forget_embedded, published
+from rag.index.embedding import Embedder
+from rag.index.ingest import IngestReport, Progress, ingest
+from rag.index.retrieval import Filters, Hit, retrieve
+from rag.index.store import Store
+from rag.index.watch import forget_embedded, published
 
 MAX_QUESTION_CHARS = 2000
 CHECK_SECONDS = 1.0  # embedded: how often to look for another process's ingest (a file read)
@@ -42,7 +43,7 @@ class Pipeline:
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
-    _published: str = ""  # the snapshot and calibration this process last saw (rag/watch.py)
+    _published: str = ""  # the snapshot and calibration this process last saw (rag/index/watch.py)
 
     def __post_init__(self) -> None:
         self._published = published(self.settings)
@@ -78,6 +79,9 @@ class Pipeline:
                 say(report.summary())
             store = Store.open(settings)
         store.check_model(settings.embed_model)  # before the slow part
+        warning = provenance_warning(store.model, store.sentence_kind())
+        if warning:
+            print(warning, file=sys.stderr)
         embedder = embedder or Embedder.load(settings.embed_model, settings.device)
         embedder.embed_queries(["warm-up"])  # the model's weights load lazily: load them now
         return cls(settings, embedder, store, llm=LLM.from_settings(settings))
@@ -126,21 +130,16 @@ class Pipeline:
         store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)
-        threshold = self.settings.abstain_threshold
-        norm = norm_of(store)
-        answer = compose(question, hits, self.embedder, store, threshold, query, vector, norm)
+        s = self.settings
+        thresholds = Thresholds(s.abstain_threshold, s.sure_threshold)
+        scale = scale_of(store)
+        answer = compose(question, hits, self.embedder, store, thresholds, query, vector, scale)
         if not llm or self.llm is None:
-            yield self._marked(answer)
+            yield answer
             return
-        from rag.generate import generate
+        from rag.answer.generate import generate
 
-        for item in generate(answer, hits, self.llm, self.embedder):
-            yield item if isinstance(item, str) else self._marked(item)
-
-    def _marked(self, answer: Answer) -> Answer:
-        """``answer``, marked unsure when given below RAG_SURE_THRESHOLD."""
-        unsure = not answer.abstained and answer.confidence < self.settings.sure_threshold
-        return replace(answer, unsure=unsure)
+        yield from generate(answer, hits, self.llm, self.embedder)
 
     def refresh(self) -> None:
         """Pick up an ingest or a calibration made by another process (e.g. another machine on a
@@ -155,7 +154,7 @@ class Pipeline:
             if moved:
                 forget_embedded(self.settings)
             fresh = Store.open(self.settings)
-            # its metadata names the last ingest, the model and the calibration (rag/adapt.py)
+            # its metadata names the last ingest, the model and the calibration (rag/answer/corpus_scale.py)
             if moved or fresh.collection.metadata != self.store.collection.metadata:
                 fresh.check_model(self.embedder.name)
                 fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)

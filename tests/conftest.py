@@ -17,7 +17,7 @@ from rag.config import Settings
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
-    from rag.server import Server
+    from rag.web.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -40,7 +40,7 @@ AUTH = ("lectrice", "motdepasse")
 def _serve(pipeline: Pipeline, settings: Settings) -> Server:
     """The app `rag serve` serves, started in a background thread on settings.port."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as `rag serve` does, before gradio loads
-    from rag.server import Server, create_app
+    from rag.web.server import Server, create_app
 
     return Server(create_app(pipeline, settings), settings).start()
 
@@ -48,8 +48,8 @@ def _serve(pipeline: Pipeline, settings: Settings) -> Server:
 @pytest.fixture(scope="session")
 def app_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings over a fresh index of a copy of seeds/: uploads never touch the repository."""
-    from rag.embedding import Embedder
-    from rag.ingest import ingest
+    from rag.index.embedding import Embedder
+    from rag.index.ingest import ingest
 
     root = tmp_path_factory.mktemp("app")
     shutil.copytree(SEEDS, root / "corpus")
@@ -103,7 +103,7 @@ SMALL_ARTICLES = {
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The default embedding model (Settings().embed_model), loaded once."""
-    from rag.embedding import Embedder
+    from rag.index.embedding import Embedder
 
     return Embedder.load(Settings().embed_model)
 
@@ -111,7 +111,7 @@ def embedder() -> Embedder:
 @pytest.fixture(scope="session")
 def seeds_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
     """Settings over an index of a copy of seeds/, shared by tests that only read it."""
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     root = tmp_path_factory.mktemp("seeds")
     shutil.copytree(SEEDS, root / "corpus")
@@ -138,4 +138,4 @@ def small_corpus(tmp_path: Path) -> Path:
 
 
 if TYPE_CHECKING:
-    from rag.embedding import Embedder
+    from rag.index.embedding import Embedder

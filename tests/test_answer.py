@@ -1,4 +1,4 @@
-"""rag/answer.py through Pipeline.ask: cited extractive answers, or an honest abstention."""
+"""rag/answer/extractive.py through Pipeline.ask: cited extractive answers, or an honest abstention."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rag import handlers
-from rag.answer import NOT_FOUND, Answer
+from rag.answer.extractive import NOT_FOUND, Answer
 from rag.config import Settings
-from rag.embedding import Embedder
 from rag.errors import InputError
-from rag.ingest import ingest
+from rag.index.embedding import Embedder
+from rag.index.ingest import ingest
+from rag.index.retrieval import Filters
 from rag.pipeline import Pipeline
-from rag.retrieval import Filters
+from rag.web import handlers
 
 SULLIVAN_Q = "Qui est le conseiller à la sécurité nationale de Joe Biden ?"
 SULLIVAN = "002_c1d3609a954ad6a6.txt"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench import QUESTIONS, Plan, run, scale
-from rag.benchreport import plot, table
 from rag.config import Settings
-from rag.evaluation import load_gold
+from rag.measure.bench import QUESTIONS, Plan, run, scale
+from rag.measure.benchreport import plot, table
+from rag.measure.evaluation import load_gold
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -107,7 +107,7 @@ def test_a_running_app_answers_on_the_new_scale_without_a_restart(
 
 
 def test_jsonl_questions_are_read_from_their_question_field(index: Path, tmp_path: Path) -> None:
-    from rag.adapt import read_questions
+    from rag.answer.corpus_scale import read_questions
 
     lines = [json.dumps({"question": q, "answers": ["x"]}) for q in QUESTIONS.splitlines()]
     path = tmp_path / "gold.jsonl"

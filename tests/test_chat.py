@@ -1,8 +1,8 @@
-"""rag/chat.py: follow-up questions borrow the topic of the previous turn."""
+"""rag/answer/chat.py: follow-up questions borrow the topic of the previous turn."""
 
 from __future__ import annotations
 
-from rag.chat import is_follow_up, rewrite
+from rag.answer.chat import is_follow_up, rewrite
 from rag.pipeline import Pipeline
 
 FIRST = "Qui est le conseiller à la sécurité nationale de Biden ?"

@@ -1,4 +1,4 @@
-"""rag/chunking.py: French sentences, passages with exact offsets that fit the embedding models."""
+"""rag/index/chunking.py: French sentences, passages with exact offsets that fit the embedding models."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import CAPTION, MAX_TOKENS, Passage, chunk_article, split_sentences
 from rag.config import PACKAGED_MINILM
-from rag.corpus import Article, parse_article, read_article
-from rag.embedding import Embedder
+from rag.index.chunking import CAPTION, MAX_TOKENS, Passage, chunk_article, split_sentences
+from rag.index.corpus import Article, parse_article, read_article
+from rag.index.embedding import Embedder
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 SEED_FILES = sorted(SEEDS.glob("*.txt"))

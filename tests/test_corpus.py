@@ -1,4 +1,4 @@
-"""rag/corpus.py: files -> articles (date header, title, text); bad files skipped with a reason."""
+"""rag/index/corpus.py: files -> articles (date header, title, text); bad files skipped with a reason."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import Article, Skipped, find_files, is_month, month_number, read_article
 from rag.errors import InputError
+from rag.index.corpus import Article, Skipped, find_files, is_month, month_number, read_article
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 

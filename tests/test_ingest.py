@@ -1,4 +1,4 @@
-"""rag/ingest.py: incremental, crash-safe ingest into Chroma and the keyword index, kept in step."""
+"""rag/index/ingest.py: incremental, crash-safe ingest into Chroma and the keyword index, kept in step."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.snapshot
-from rag.bm25 import KeywordIndex
-from rag.chroma import SENTENCES
-from rag.chunking import answer_sentences, chunk_article
+import rag.index.snapshot
 from rag.config import PACKAGED_MINILM, Settings
-from rag.corpus import Article, read_article
-from rag.embedding import Embedder
 from rag.errors import InputError, ModelMismatch
-from rag.ingest import IngestReport, ingest
+from rag.index.bm25 import KeywordIndex
+from rag.index.chroma import SENTENCES
+from rag.index.chunking import answer_sentences, chunk_article
+from rag.index.corpus import Article, read_article
+from rag.index.embedding import Embedder
+from rag.index.ingest import IngestReport, ingest
+from rag.index.retrieval import retrieve
+from rag.index.store import Store, passage_of, sentence_id
 from rag.pipeline import Pipeline
-from rag.retrieval import retrieve
-from rag.store import Store, passage_of, sentence_id
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 JAZZ_NEW = (
@@ -205,8 +205,10 @@ def test_an_ingest_tokenizes_only_what_it_adds_and_publishes_what_a_rebuild_woul
     (small_corpus / "festival.txt").write_text(JAZZ_NEW, encoding="utf-8")
     (small_corpus / "taiga.txt").unlink()
     tokenized: list[str] = []
-    counted = rag.snapshot.passage_tokens
-    monkeypatch.setattr(rag.snapshot, "passage_tokens", lambda t: tokenized.append(t) or counted(t))
+    counted = rag.index.snapshot.passage_tokens
+    monkeypatch.setattr(
+        rag.index.snapshot, "passage_tokens", lambda t: tokenized.append(t) or counted(t)
+    )
 
     ingest([small_corpus], settings, embedder)
 

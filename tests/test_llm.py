@@ -25,7 +25,7 @@ from rag.config import Settings
 from tests.conftest import ROOT, SMALL_ARTICLES, free_port
 
 if TYPE_CHECKING:
-    from rag.answer import Answer
+    from rag.answer.extractive import Answer
     from rag.pipeline import Pipeline
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -53,7 +53,7 @@ def smollm2() -> Path:
 @pytest.fixture(scope="module")
 def corpus_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Settings:
     """An index of the three small articles and one that tries to steer the LLM."""
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     root = tmp_path_factory.mktemp("llm")
     corpus = root / "corpus"
@@ -108,7 +108,7 @@ def served(corpus_settings: Settings, embedder: Any, llama_server: str) -> Pipel
 
 
 def _stream(pipeline: Pipeline, question: str) -> tuple[list[str], Answer]:
-    from rag.answer import Answer
+    from rag.answer.extractive import Answer
 
     items = list(pipeline.stream(question, llm=True))
     *pieces, answer = items
@@ -140,7 +140,7 @@ def test_the_llm_streams_then_cites_or_falls_back(backend: str, request: Any) ->
 
 
 def test_citation_check_drops_a_citation_its_passage_does_not_support(gguf: Pipeline) -> None:
-    from rag.generate import checked
+    from rag.answer.generate import checked
 
     hits = gguf.retrieve(SUMMIT, k=5)
     files = [h.passage.file for h in hits]
@@ -175,7 +175,7 @@ def test_citation_check_drops_a_citation_its_passage_does_not_support(gguf: Pipe
 
 
 def test_an_llm_that_does_not_know_gives_way_to_the_extractive_answer(gguf: Pipeline) -> None:
-    from rag.generate import checked
+    from rag.answer.generate import checked
 
     hits = gguf.retrieve(SUMMIT, k=3)
     extractive = gguf.ask(SUMMIT)
@@ -186,8 +186,8 @@ def test_an_llm_that_does_not_know_gives_way_to_the_extractive_answer(gguf: Pipe
 
 
 def test_no_image_or_link_survives_in_the_draft_or_the_answer() -> None:
-    from rag.citations import clean
-    from rag.generate import _Draft
+    from rag.answer.citations import clean
+    from rag.answer.generate import _Draft
 
     draft = _Draft({"geneve.txt"})
     raw = "Genève [1]. ![x](http://e.vil/?q=1) Voir [ici](http://e.vil) ou [l'article](geneve.txt)."
@@ -198,7 +198,7 @@ def test_no_image_or_link_survives_in_the_draft_or_the_answer() -> None:
 
 
 def test_prompt_injection_in_an_article_is_not_obeyed(gguf: Pipeline) -> None:
-    from rag.generate import prompt
+    from rag.answer.generate import prompt
 
     hits = gguf.retrieve(MARKET, k=3)
     messages, shown = prompt(MARKET, "fr", hits, 2048, 48)
@@ -323,8 +323,8 @@ def test_chat_toggle_and_api_only_with_an_llm(gguf: Pipeline) -> None:
 
 
 def test_llm_rewrites_a_follow_up_or_leaves_it_to_the_keywords(gguf: Pipeline) -> None:
-    from rag.bm25 import tokenize
-    from rag.chat import rewrite, rewrite_with
+    from rag.answer.chat import rewrite, rewrite_with
+    from rag.text import tokenize
 
     history = ["Où aura lieu le sommet entre Joe Biden et Vladimir Poutine ?"]
     follow_up = "Et quand arriveront-elles ?"

@@ -121,8 +121,8 @@ def article(n: int, version: int = 0) -> str:
 
 
 def expected_passages(corpus: Path) -> int:
-    from rag.chunking import chunk_article
-    from rag.corpus import Article, find_files, read_article
+    from rag.index.chunking import chunk_article
+    from rag.index.corpus import Article, find_files, read_article
 
     articles = [read_article(path) for path in find_files([corpus])]
     return sum(len(chunk_article(a)) for a in articles if isinstance(a, Article))

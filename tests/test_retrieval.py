@@ -1,4 +1,4 @@
-"""rag/retrieval.py: hybrid dense + BM25 retrieval over the seeds, with filters."""
+"""rag/index/retrieval.py: hybrid dense + BM25 retrieval over the seeds, with filters."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import InputError
+from rag.index.retrieval import Filters
 from rag.pipeline import Pipeline
-from rag.retrieval import Filters
 
 SULLIVAN = "002_c1d3609a954ad6a6.txt"
 DIPLOMATIE = "003_b5fe129bdbb88210.txt"

@@ -1,4 +1,4 @@
-"""rag/retriever.py: the Python API another app uses, and its llama-index and LangChain faces."""
+"""rag/integrations/retriever.py: the Python API another app uses, and its llama-index and LangChain faces."""
 
 from __future__ import annotations
 

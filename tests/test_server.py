@@ -1,4 +1,4 @@
-"""rag/server.py and rag/routes.py: the JSON API of the real server on a loopback port, over
+"""rag/web/server.py and rag/web/routes.py: the JSON API of the real server on a loopback port, over
 real HTTP with httpx, including bad inputs and auth."""
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def test_failed_logins_are_throttled_in_the_api_and_the_chat(
 ) -> None:
     from dataclasses import replace
 
-    from rag.server import LOGIN_FAILURES
+    from rag.web.server import LOGIN_FAILURES
     from tests.conftest import _serve, free_port
 
     settings = replace(app_settings, auth="lectrice:motdepasse", port=free_port())

@@ -1,4 +1,4 @@
-"""rag/store.py: Chroma plus the keyword snapshot, opened, repaired, embedded or on a server."""
+"""rag/index/store.py: Chroma plus the keyword snapshot, opened, repaired, embedded or on a server."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.chroma import EF_SEARCH, NEXT, SENTENCES
 from rag.config import Settings
-from rag.embedding import Embedder
 from rag.errors import ConfigError, IndexCorrupt, NoIndex
-from rag.ingest import ingest
+from rag.index.chroma import EF_SEARCH, NEXT, SENTENCES
+from rag.index.embedding import Embedder
+from rag.index.ingest import ingest
+from rag.index.store import Store
 from rag.pipeline import Pipeline
-from rag.store import Store
 
 CHROMA = Path(sys.executable).parent / "chroma"
 

@@ -1,4 +1,4 @@
-"""rag/ui.py: HTML of answers, sources and articles; upload checks. Plain functions, no server."""
+"""rag/web/ui.py: HTML of answers, sources and articles; upload checks. Plain functions, no server."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import ui, uploads
-from rag.answer import Source
-from rag.chunking import Passage
+from rag.answer.extractive import Source
 from rag.errors import ConfigError, InputError
-from rag.retrieval import Filters
+from rag.index.chunking import Passage
+from rag.index.retrieval import Filters
+from rag.web import ui, uploads
 
 ARTICLE = (
     " date 2021-04 Titre <b>gras</b>\n\n"

@@ -1,4 +1,4 @@
-"""rag/uploads.py: uploads checked and saved, indexed articles deleted, and who may do either."""
+"""rag/web/uploads.py: uploads checked and saved, indexed articles deleted, and who may do either."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from rag import uploads
 from rag.config import Settings
 from rag.errors import InputError
+from rag.web import uploads
 
 # --- uploads and deletions -----------------------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ def test_an_anonymous_network_server_refuses_corpus_changes(
     """The Corpus tab's handlers, as the forged button clicks of a user on the network."""
     from dataclasses import replace
 
-    from rag import handlers
+    from rag.web import handlers
 
     exposed = replace(app_settings, host="0.0.0.0")
     upload = tmp_path / "nouveau.txt"
