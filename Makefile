@@ -6,15 +6,15 @@ STAMP := $(VENV)/.installed
 # the one torch pin is pyproject.toml's (see there why it is exact), installed first
 TORCH := $(shell sed -n 's/^ *"\(torch[^"]*\)",$$/\1/p' pyproject.toml)
 
-.PHONY: run test lint bench ingest browser clean reliability
+.PHONY: install run check test lint bench ingest browser clean reliability
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[dev]'
-	# late chunking's engine (rag/index/late.py), compiled now rather than at the first ingest
-	$(BIN)/python -c "from rag.index.late import library; library()"
+	# late chunking's engine (rag/index/late.py), compiled at install: the app never compiles
+	$(BIN)/python -c "import sys; from rag.index.late import main; sys.exit(main())" || true
 	touch $(STAMP)
 
 # the llm extra for the tests: llama-cpp-python compiles for several minutes the first time,
@@ -24,6 +24,8 @@ LLM_STAMP := $(VENV)/.installed-llm
 $(LLM_STAMP): $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,llm]'
 	touch $(LLM_STAMP)
+
+install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/rag ingest
@@ -38,11 +40,17 @@ browser:
 test: $(LLM_STAMP) browser
 	$(BIN)/pytest tests/ evals/
 
+# the inner loop (about 2 min warm): lint, then the tests that start no subprocess, server,
+# browser or LLM and measure no eval; needs no llama-cpp build
+UNIT := not slow and not cli and not browser and not llm and not eval
+check: lint
+	$(BIN)/pytest -q -m "$(UNIT)" tests/
+
 # the fault probe at full strength: 30 killed ingests, splitting timed up to 64 MB (~10 min)
 reliability: $(STAMP)
 	RELIABILITY_TRIALS=30 SPLIT_MAX_MB=64 $(BIN)/pytest -s tests/test_reliability.py tests/test_chunking.py
 
-lint: $(LLM_STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check rag app.py tests evals
 	$(BIN)/ruff format --check rag app.py tests evals
 	$(BIN)/mypy rag app.py

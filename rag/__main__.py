@@ -153,20 +153,21 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def _answer(pipeline: Any, question: str, args: argparse.Namespace) -> Any:
     """One answer; with --llm the draft streams to stderr (stdout gets the checked answer)."""
-    from rag.answer.extractive import Answer
+    from rag.answer.extractive import drain
 
-    streamed = False
-    for item in pipeline.stream(question, k=args.k, filters=_filters(args), llm=args.llm):
-        if isinstance(item, Answer):
-            if streamed:
-                print(file=sys.stderr, flush=True)
-            if item.note:
-                print(f"warning: {item.note}", file=sys.stderr, flush=True)
-            return item
+    streamed: list[str] = []
+
+    def show(piece: str) -> None:
         if not args.quiet:
-            streamed = True
-            print(item, end="", file=sys.stderr, flush=True)
-    raise AssertionError("Pipeline.stream ends with an Answer")
+            streamed.append(piece)
+            print(piece, end="", file=sys.stderr, flush=True)
+
+    answer = drain(pipeline.stream(question, k=args.k, filters=_filters(args), llm=args.llm), show)
+    if streamed:
+        print(file=sys.stderr, flush=True)
+    if answer.note:
+        print(f"warning: {answer.note}", file=sys.stderr, flush=True)
+    return answer
 
 
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
@@ -190,10 +191,11 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     from rag.answer.corpus_scale import described
     from rag.answer.llm import LLM
+    from rag.index.info import describe
     from rag.index.store import Store
 
     store = Store.open(settings)
-    info = store.info()
+    info = describe(store)
     info["abstention"] = described(store)
     info["llm"] = LLM(settings).name if settings.llm else "none (extractive answers only)"
     if args.json:
@@ -209,7 +211,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
 
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """`rag calibrate [QUESTIONS] [--reset]`: what it did, in one line."""
-    from rag.answer.corpus_scale import calibrate, forget, read_questions
+    from rag.answer.corpus_scale import forget, read_questions
     from rag.index.store import Store
     from rag.pipeline import Pipeline
 
@@ -221,7 +223,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("Give a file of questions (or --reset): rag calibrate my-questions.txt")
     questions = read_questions(args.questions)
     threshold = settings.abstain_threshold
-    print(calibrate(Pipeline.load(settings), questions, threshold).summary(threshold))
+    print(Pipeline.load(settings).calibrate(questions).summary(threshold))
     return 0
 
 
@@ -229,11 +231,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before the first gradio import
     from rag.pipeline import Pipeline
     from rag.web.server import Server, create_app
-    from rag.web.ui import parse_auth
     from rag.web.uploads import exposure_warning
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
-    parse_auth(settings.auth)  # fail before the slow part, not after
     say = None if args.quiet else _say
     with ProgressBar(args.quiet) as progress:
         pipeline = Pipeline.load(settings, build=True, progress=progress, say=say)

@@ -93,6 +93,11 @@ class Settings:
             raise ConfigError("RAG_EMBED_MODEL and RAG_HOST may not be blank: unset them instead")
         self._check_llm()
 
+    def credentials(self) -> tuple[str, str] | None:
+        """RAG_AUTH as (user, password), checked at start; None: no login."""
+        user, _, password = self.auth.partition(":")
+        return (user, password) if self.auth else None
+
     def _check_llm(self) -> None:
         needs = {"openai": ("llm_url", "llm_model"), "gguf": ("llm_model_path",)}
         if self.llm not in LLMS:

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from rag.answer.chat import rewrite, rewrite_with
-from rag.answer.corpus_scale import scale_of
+from rag.answer.corpus_scale import Calibration, calibrate, scale_of
 from rag.answer.decision import Thresholds, provenance_warning
-from rag.answer.extractive import Answer, compose
+from rag.answer.extractive import Answer, compose, drain
 from rag.answer.llm import LLM
+from rag.answer.ranking import Evidence, gather
 from rag.config import MAX_K, Settings
 from rag.errors import ConfigError, InputError, NoIndex, RagError
 from rag.index.embedding import Embedder
@@ -108,8 +109,7 @@ class Pipeline:
 
         With ``llm``, the configured LLM writes the answer and its citations are checked.
         """
-        items = self.stream(question, history, k, filters, llm)
-        return [item for item in items if isinstance(item, Answer)][-1]
+        return drain(self.stream(question, history, k, filters, llm))
 
     def stream(
         self,
@@ -160,6 +160,19 @@ class Pipeline:
                 fresh.keyword  # noqa: B018 (loaded or caught up now, not in a reader's question)
                 self.store = fresh
             self._published = now
+
+    def evidence(self, question: str) -> Evidence:
+        """What the answer decision reads of ``question``'s retrieved sentences."""
+        vector = self.embedder.embed_queries([question])[0]
+        store = self._current()
+        hits = self._retrieve(store, question, None, Filters(), vector)
+        return gather(question, question, vector, hits, self.embedder, store)
+
+    def calibrate(self, questions: list[str]) -> Calibration:
+        """`rag calibrate`: measure and keep this index's own answer-feature scale from
+        ``questions`` its users would ask (no answers needed)."""
+        rows = [row for q in questions if (row := self.evidence(_check(q)).features())]
+        return calibrate(self.store, rows, self.settings.abstain_threshold)
 
     def _current(self) -> Store:
         """The index to answer from, refreshed in the background after another process's ingest.

@@ -11,6 +11,8 @@ import pytest
 from tests.test_cli import SEEDS, Run, assert_one_line_error, rag
 from tests.test_reliability import eventually
 
+pytestmark = pytest.mark.cli  # `rag calibrate` run as a user runs it
+
 QUESTIONS = """\
 Où Biden et Poutine doivent-ils se rencontrer ?
 Quand a eu lieu le sommet de Genève ?

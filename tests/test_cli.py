@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.cli  # every test runs `rag` in a subprocess
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 RAG = Path(sys.executable).parent / "rag"
 CONTRACT = {

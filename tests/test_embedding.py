@@ -184,20 +184,25 @@ def test_late_chunking_gives_the_engines_passage_vector_and_sentences_in_context
     assert np.allclose(embedder.embed_with_sentences([ARTICLE], [spans])[0], rows, atol=1e-6)
 
 
-def test_without_a_compiler_sentences_are_embedded_on_their_own(tmp_path: Path) -> None:
+def test_without_the_built_engine_sentences_are_embedded_on_their_own(tmp_path: Path) -> None:
+    """Nothing is compiled at run time: with no library built (an empty cache) and no compiler,
+    ingest still embeds sentences (on their own), and the build says in one line what to do."""
     script = (
         "import warnings, numpy as np\n"
         "from rag.index.embedding import Embedder, sentence_kind\n"
+        "from rag.index.late import main, target\n"
         "e = Embedder.load()\n"
         "with warnings.catch_warnings(record=True) as seen:\n"
         "    warnings.simplefilter('always')\n"
         f"    rows = e.embed_with_sentences([{ARTICLE!r}], [[(16, 83)]])[0]\n"
-        "print(sentence_kind(e.name), rows.shape, seen[0].message)\n"
+        "print(sentence_kind(e.name), rows.shape, target().exists(), seen[0].message)\n"
+        "print('build exit', main())\n"
     )
     env = {**os.environ, "CC": str(tmp_path / "no-compiler"), "XDG_CACHE_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("1 (2, 384) Cannot compile late.c")
-    assert "install a C compiler" in done.stdout
+    assert done.stdout.startswith("1 (2, 384) False late.c is not built for this machine")
+    assert "build exit 1" in done.stdout
+    assert done.stderr.count("\n") == 1 and "install a C compiler" in done.stderr

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.extractive import Source
+from rag.answer.extractive import Source, stream_prefixes
+from rag.config import Settings
 from rag.errors import ConfigError, InputError
 from rag.index.chunking import Passage
 from rag.index.retrieval import Filters
@@ -75,11 +76,11 @@ def test_abstained_and_failed_answers_are_styled() -> None:
 
 def test_stream_prefixes_grow_to_the_whole_text() -> None:
     text = "un deux trois quatre cinq six sept"
-    prefixes = list(ui.stream_prefixes(text, steps=3))
+    prefixes = list(stream_prefixes(text, steps=3))
     assert prefixes[-1] == text
     assert all(text.startswith(p) for p in prefixes)
     assert [len(p) for p in prefixes] == sorted(len(p) for p in prefixes) and len(prefixes) == 3
-    assert list(ui.stream_prefixes("seul")) == ["seul"]
+    assert list(stream_prefixes("seul")) == ["seul"]
 
 
 def test_make_filters() -> None:
@@ -153,9 +154,9 @@ def test_corpus_rows_months_and_deletable_files(tmp_path: Path) -> None:
     assert uploads.corpus_files(articles, tmp_path) == ["b.txt", "c.md"]
 
 
-def test_parse_auth() -> None:
-    assert ui.parse_auth("") is None
-    assert ui.parse_auth("alice:s3cr:et") == ("alice", "s3cr:et")
+def test_rag_auth_is_read_once_as_credentials() -> None:
+    assert Settings(auth="").credentials() is None
+    assert Settings(auth="alice:s3cr:et").credentials() == ("alice", "s3cr:et")
     for bad in ["alice", ":pw", "alice:"]:
         with pytest.raises(ConfigError):
-            ui.parse_auth(bad)
+            Settings(auth=bad)

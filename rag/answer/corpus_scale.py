@@ -10,20 +10,19 @@ machine of a Chroma server shares it and a rebuild keeps it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.decision import Features, Scale, Thresholds, corpus_scale, decide, models
 from rag.answer.features import ANSWER_FEATURES
-from rag.answer.ranking import gather
 from rag.errors import InputError
 from rag.index.chroma import OWN_SCALE
 from rag.index.watch import stamp_calibration
 
 if TYPE_CHECKING:
     from rag.index.store import Store
-    from rag.pipeline import Pipeline
 
 MIN_QUESTIONS = 20  # fewer give a scale that is mostly noise
 
@@ -63,10 +62,9 @@ def read_questions(path: Path) -> list[str]:
     return questions
 
 
-def calibrate(pipeline: Pipeline, questions: list[str], threshold: float) -> Calibration:
-    """Measure the index's own answer-feature scale on ``questions`` and keep it."""
-    store = pipeline.store
-    rows = [row for q in questions if (row := _features(pipeline, store, q)) is not None]
+def calibrate(store: Store, rows: Sequence[Features], threshold: float) -> Calibration:
+    """Keep the answer-feature scale of ``rows`` (one per question asked of ``store``'s
+    corpus, as Pipeline.calibrate gathers them) as the index's own."""
     if len(rows) < MIN_QUESTIONS:
         raise InputError(
             f"Only {len(rows)} of the questions retrieved anything: give questions about "
@@ -119,9 +117,3 @@ def _stored(store: Store) -> dict[str, Any] | None:
     """The scale kept in the collection's metadata, if any."""
     raw = (store.collection.metadata or {}).get(OWN_SCALE)
     return json.loads(str(raw)) if raw else None
-
-
-def _features(pipeline: Pipeline, store: Store, question: str) -> Features | None:
-    vector = pipeline.embedder.embed_queries([question])[0]
-    hits = pipeline.retrieve(question, vector=vector)
-    return gather(question, question, vector, hits, pipeline.embedder, store).features()

@@ -161,10 +161,11 @@ def decide(
     features: Features | None, thresholds: Thresholds, scale: Scale | None = None
 ) -> Decision:
     """The decision for the best sentence's ``features`` (None: nothing was retrieved);
-    ``scale`` is the index's own feature scale, if `rag calibrate` measured one."""
+    ``scale`` is the index's own feature scale, if `rag calibrate` measured one. A closed gate
+    abstains whatever the thresholds (even RAG_ABSTAIN_THRESHOLD=0)."""
     why = "nothing retrieved" if features is None else gate(features)
     p = 0.0 if why or features is None else probability(features, scale)
-    return Decision(p, p < thresholds.abstain, p < thresholds.sure, why)
+    return Decision(p, bool(why) or p < thresholds.abstain, p < thresholds.sure, why)
 
 
 def gate(features: Features) -> str:

@@ -7,6 +7,7 @@ The best-ranked sentence (ranking.py) is quoted with its source, as the answer d
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -196,3 +197,26 @@ def _new_facts(known_text: str, sentence: str) -> list[str]:
 
 def _sigmoid(x: float) -> float:
     return float(1 / (1 + np.exp(-x)))
+
+
+def drain(items: Iterable[str | Answer], on_piece: Callable[[str], None] | None = None) -> Answer:
+    """The Answer that ends a stream (Pipeline.stream), each draft piece before it handed to
+    ``on_piece``. Example: drain(["Il ", "part."] + [answer]) -> answer"""
+    for item in items:
+        if isinstance(item, Answer):
+            return item
+        if on_piece:
+            on_piece(item)
+    raise ValueError("the stream ended without an Answer")
+
+
+def stream_prefixes(text: str, steps: int = 12) -> Iterator[str]:
+    """Ever longer prefixes of ``text``, cut between words, the last one the whole text: how an
+    extractive answer streams in the chat and the API.
+
+    Example: ("a b c d", steps=2) -> "a b", "a b c d"
+    """
+    words = text.split(" ")
+    size = max(1, -(-len(words) // max(1, steps)))
+    for end in range(size, len(words) + size, size):
+        yield " ".join(words[: min(end, len(words))])

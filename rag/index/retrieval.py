@@ -17,6 +17,12 @@ RRF_K = 60
 TIES = 5  # dense candidates asked beyond those used (see retrieve)
 
 
+def months_in_order(date_from: str, date_to: str) -> bool:
+    """False when both months are given and the first is after the last (an empty one is no
+    bound). Example: ("2021-05", "2021-04") -> False"""
+    return not (date_from and date_to and date_from > date_to)
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrict retrieval to a date range ("YYYY-MM", inclusive) and/or some file names."""
@@ -29,7 +35,7 @@ class Filters:
         for value in (self.date_from, self.date_to):
             if value and not is_month(value):
                 raise InputError(f"Date {value!r} is not YYYY-MM: write e.g. 2021-04")
-        if self.date_from and self.date_to and self.date_from > self.date_to:
+        if not months_in_order(self.date_from, self.date_to):
             raise InputError(
                 f"The first month ({self.date_from}) is after the last ({self.date_to}): swap them"
             )

@@ -291,30 +291,6 @@ class Store:
         )
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
 
-    def size_on_disk(self) -> int:
-        return sum(f.stat().st_size for f in self.settings.index_dir.rglob("*") if f.is_file())
-
-    def info(self) -> dict[str, Any]:
-        """What `rag info` and GET /api/health say: counts in both indexes, model, last ingest."""
-        keyword = self.keyword
-        return {
-            "index": str(self.settings.index_dir),
-            "chroma": self.settings.chroma_url or "embedded",
-            "articles": len({p.path for p in keyword.passages}),
-            "passages_chroma": self.collection.count(),
-            "passages_keyword": len(keyword.passages),
-            "embed_model": self.model,
-            "sentence_vectors": self._sentences_described(),
-            "size_bytes": self.size_on_disk(),
-            "last_ingest": self.last_ingest,
-        }
-
-    def _sentences_described(self) -> str:
-        if not self.has_sentences:
-            return "made at each question until the next `rag ingest` stores them"
-        kind = self.sentence_kind()
-        return "late-chunked (in their passage)" if kind == 2 else "each embedded on its own"
-
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
     """A passage from what Chroma stores of it."""

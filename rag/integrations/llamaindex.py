@@ -5,7 +5,8 @@ Importing this module imports llama-index; the rest of ``rag`` does not need it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
@@ -15,8 +16,18 @@ from pydantic import PrivateAttr
 from rag.index.embedding import Embedder
 from rag.index.retrieval import Filters
 
-if TYPE_CHECKING:
-    from rag.integrations.retriever import Retriever
+
+class Searcher(Protocol):
+    """What HybridRetriever needs of a retriever (rag.Retriever is one)."""
+
+    def search(
+        self,
+        question: str,
+        k: int = 5,
+        date_from: str = "",
+        date_to: str = "",
+        files: Sequence[str] = (),
+    ) -> Sequence[Any]: ...
 
 
 class HybridRetriever(BaseRetriever):
@@ -26,7 +37,7 @@ class HybridRetriever(BaseRetriever):
     """
 
     def __init__(
-        self, retriever: Retriever, k: int = 5, filters: Filters = Filters(), **kw: Any
+        self, retriever: Searcher, k: int = 5, filters: Filters = Filters(), **kw: Any
     ) -> None:
         super().__init__(**kw)
         self.retriever, self.k, self.filters = retriever, k, filters

@@ -24,6 +24,7 @@ import numpy as np
 from rag.config import Settings
 from rag.errors import InputError
 from rag.index.embedding import Embedder
+from rag.index.info import disk_size
 from rag.index.ingest import ingest
 from rag.index.store import Store
 from rag.measure.recombine import Archive, ReusedVectors, sentence_pool
@@ -252,6 +253,6 @@ def _memory(pipeline: Pipeline) -> dict[str, float]:
     return {
         "rss_mb": round(rss / 1024, 1),
         "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "index_mb": round(pipeline.store.size_on_disk() / 2**20, 1),
+        "index_mb": round(disk_size(pipeline.settings.index_dir) / 2**20, 1),
         "bm25_snapshot_mb": round(snapshot / 2**20, 1),
     }

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.answer.extractive import stream_prefixes
 from rag.config import Settings
 from rag.errors import RagError
 from rag.web import ui, uploads
@@ -65,7 +66,7 @@ def respond(
         yield chat, ui.sources_html([]), NO_ARTICLE, history, [], ""
         return
     assert answer is not None  # Pipeline.stream always ends with the Answer
-    for prefix in [] if draft else ui.stream_prefixes(answer.text):
+    for prefix in [] if draft else stream_prefixes(answer.text):
         chat[-1] = {"role": "assistant", "content": ui.answer_markdown(prefix, answer.abstained)}
         yield chat, SEARCHING, NO_ARTICLE, history, [], ""
         time.sleep(STREAM_DELAY)

@@ -14,13 +14,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rag.answer.extractive import Answer
+from rag.answer.extractive import Answer, drain, stream_prefixes
 from rag.config import MAX_K
 from rag.index.corpus import MONTH_PATTERN
-from rag.index.retrieval import Filters
+from rag.index.info import describe
+from rag.index.retrieval import Filters, months_in_order
 from rag.integrations.retriever import SearchResult
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
-from rag.web.ui import stream_prefixes
 
 MAX_FILES = 1000
 MAX_HISTORY = 50
@@ -41,7 +41,7 @@ class Search(BaseModel):
 
     @model_validator(mode="after")
     def _range(self) -> Search:
-        if self.date_from and self.date_to and self.date_from > self.date_to:
+        if not months_in_order(self.date_from, self.date_to):
             raise ValueError(f"date_from {self.date_from} is after date_to {self.date_to}")
         return self
 
@@ -92,7 +92,7 @@ def router(pipeline: Pipeline) -> APIRouter:
         items = pipeline.stream(body.question, body.history, body.k, body.filters(), body.llm)
         first = next(items)  # a bad request fails here, before any event is sent
         if not body.stream:
-            return [i for i in chain([first], items) if isinstance(i, Answer)][-1].as_dict()
+            return drain(chain([first], items)).as_dict()
         return StreamingResponse(_events(chain([first], items)), media_type="text/event-stream")
 
     @api.get("/articles")
@@ -107,7 +107,7 @@ def router(pipeline: Pipeline) -> APIRouter:
     def health() -> dict[str, Any]:
         """The model, the index counts, the last ingest and the LLM (null: none)."""
         llm = pipeline.llm.name if pipeline.llm else None
-        return {"status": "ok", **pipeline.store.info(), "llm": llm}
+        return {"status": "ok", **describe(pipeline.store), "llm": llm}
 
     @api.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, InputError, NoIndex, RagError
-from rag.web import ui
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -60,7 +59,7 @@ def _guard(settings: Settings) -> Any:
     from fastapi import Depends, HTTPException
     from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-    expected = ui.parse_auth(settings.auth)
+    expected = settings.credentials()
     basic = HTTPBasic(auto_error=False, description="RAG_AUTH user:password")
 
     def guard(given: HTTPBasicCredentials | None = Depends(basic)) -> None:

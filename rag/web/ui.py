@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError, InputError
+from rag.errors import InputError
 from rag.index.corpus import decode
-from rag.index.retrieval import Filters
+from rag.index.retrieval import Filters, months_in_order
 
 if TYPE_CHECKING:
     from rag.answer.extractive import Source
@@ -82,23 +82,12 @@ def error_markdown(message: str) -> str:
     return f'<div class="rag-abstained">Erreur : {escape_markdown(message)}</div>'
 
 
-def stream_prefixes(text: str, steps: int = 12) -> Iterator[str]:
-    """Ever longer prefixes of ``text``, cut between words, the last one the whole text.
-
-    Example: ("a b c d", steps=2) -> "a b", "a b c d"
-    """
-    words = text.split(" ")
-    size = max(1, -(-len(words) // max(1, steps)))
-    for end in range(size, len(words) + size, size):
-        yield " ".join(words[: min(end, len(words))])
-
-
 def make_filters(
     date_from: str | None, date_to: str | None, files: Iterable[str] | None
 ) -> Filters:
     """Filters from the UI's widgets; an empty widget means no restriction."""
     date_from, date_to = date_from or "", date_to or ""
-    if date_from and date_to and date_from > date_to:
+    if not months_in_order(date_from, date_to):
         raise InputError(f"La date de début ({date_from}) est après la date de fin ({date_to}).")
     return Filters(date_from, date_to, tuple(files or ()))
 
@@ -204,16 +193,6 @@ def month_choices(articles: Sequence[dict[str, Any]]) -> list[str]:
 
 
 # --- serving ---------------------------------------------------------------------------------
-
-
-def parse_auth(value: str) -> tuple[str, str] | None:
-    """Basic-auth credentials from "user:password"; "" means no authentication."""
-    if not value:
-        return None
-    user, colon, password = value.partition(":")
-    if not colon or not user or not password:
-        raise ConfigError("RAG_AUTH must look like user:password (or be empty for no login)")
-    return user, password
 
 
 # Front-end snippets of the sources panel (a click opens the article) and of the article

@@ -209,7 +209,7 @@ def mount_options(settings: Settings) -> dict[str, Any]:
 
     font, mono = gr.themes.Font("sans-serif"), gr.themes.Font("monospace")
     return {
-        "auth": ui.parse_auth(settings.auth),
+        "auth": settings.credentials(),
         "max_file_size": f"{settings.max_upload_mb}mb",
         "ssr_mode": False,
         "footer_links": ["api", "settings"],
