@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the one torch pin is pyproject.toml's (see there why it is exact), installed first
 TORCH := $(shell sed -n 's/^ *"\(torch[^"]*\)",$$/\1/p' pyproject.toml)
 
-.PHONY: install run check test lint bench ingest browser clean reliability
+.PHONY: install run check test lint bench ingest browser clean reliability reader
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ test: $(LLM_STAMP) browser
 UNIT := not slow and not cli and not browser and not llm and not eval
 check: lint
 	$(BIN)/pytest -q -m "$(UNIT)" tests/
+
+# the trained reader (rag/reader/weights.pt and CARD.md): about an hour on 2 cores, seeded,
+# checkpointed (run it again to resume), then the answer models fitted with it on the dev splits
+reader: $(STAMP)
+	$(BIN)/python -m rag.reader.train
+	$(BIN)/python -m evals.calibrate --reader
 
 # the fault probe at full strength: 30 killed ingests, splitting timed up to 64 MB (~10 min)
 reliability: $(STAMP)

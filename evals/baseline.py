@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.measure.evaluation import Record, contains_fact
+from rag.measure.evaluation import Record, contains_fact, is_right
 from rag.pipeline import Pipeline
 
 
@@ -45,6 +45,8 @@ def run_baseline(corpus: Path, pipeline: Pipeline, gold: list[dict[str, Any]]) -
                 seconds,
                 split=item.get("split", "dev"),
                 best=files[0] if files else "",
+                right=is_right(item, files[0], top, [top]) if files else False,
+                quotes=[top],
             )
         )
     return records

@@ -31,8 +31,14 @@ from rag.answer.decision import (
     matrix,
     models,
 )
-from rag.answer.features import ANSWER_FEATURES, SENTENCE_FEATURES
+from rag.answer.features import (
+    ANSWER_FEATURES,
+    READER_FEATURES,
+    READER_RANK_FEATURES,
+    SENTENCE_FEATURES,
+)
 from rag.answer.ranking import Candidate, Evidence, gather
+from rag.answer.reading import Reader, read
 from rag.config import Settings
 from rag.index.embedding import sentence_kind
 from rag.index.ingest import ingest
@@ -50,6 +56,8 @@ CORPORA = {
 }
 N = len(SENTENCE_FEATURES)
 UNRANKED = Logistic(SENTENCE_FEATURES, np.zeros(N), 0.0, np.zeros(N), np.ones(N))
+R = len(READER_RANK_FEATURES)
+UNREAD = Logistic(READER_RANK_FEATURES, np.zeros(R), 0.0, np.zeros(R), np.ones(R))
 C, MAX_ITER = 1.0, 2000  # sklearn's LogisticRegression; recorded in each model's provenance
 
 
@@ -74,17 +82,21 @@ def open_corpus(name: str) -> Pipeline:
     return Pipeline.load(settings)
 
 
-def examples(name: str, split: str, pipeline: Pipeline | None = None) -> list[Example]:
-    """The ``split`` questions of corpus ``name``, asked of ``pipeline`` (default: its cache)."""
+def examples(
+    name: str, split: str, pipeline: Pipeline | None = None, reader: Reader | None = None
+) -> list[Example]:
+    """The ``split`` questions of corpus ``name``, asked of ``pipeline`` (default: its cache).
+    With ``reader``: the shipped ranker's top sentences, read (features only, unranked)."""
     pipeline = pipeline or open_corpus(name)
     out = []
     for item in evaluation.load_gold(CORPORA[name][1], split):
         query = rewrite(item["question"], item["history"])
         vector = pipeline.embedder.embed_queries([query])[0]
         hits = pipeline.retrieve(query, vector=vector)
-        evidence = gather(
-            item["question"], query, vector, hits, pipeline.embedder, pipeline.store, UNRANKED
-        )
+        store, ranker = pipeline.store, None if reader else UNRANKED
+        evidence = gather(item["question"], query, vector, hits, pipeline.embedder, store, ranker)
+        if reader:
+            evidence = read(evidence, reader, UNREAD)
         out.append(Example(name, item, evidence))
     return out
 
@@ -120,6 +132,22 @@ def best_answer(example: Example, ranker: Logistic) -> tuple[Features, Candidate
     return evidence.features() or {}, evidence.ranked[0]
 
 
+def calibrate_reader(data: list[Example], shipped: Models) -> Models:
+    """The reader's sub-models (``reader_rank``, ``answer_reader`` and its own-scale twin) on
+    examples read by the reader; ``shipped``'s other models are kept."""
+    usable = [e for e in data if e.evidence.ranked]
+    ranker = _ranker(usable, READER_RANK_FEATURES)
+    rows, labels = [], []
+    for e in usable:
+        row, best = best_answer(e, ranker)
+        rows.append(row)
+        labels.append(e.right(best))
+    names = ANSWER_FEATURES + READER_FEATURES
+    own = fit(rows, np.array(labels), names, norms=by_corpus(usable, rows, names))
+    pooled = fit(rows, np.array(labels), names)
+    return shipped._replace(reader_rank=ranker, answer_reader=pooled, answer_reader_own_scale=own)
+
+
 def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     """The sentence ranker (is this sentence a right answer?), then the answer model (is the
     ranker's best sentence a right answer?) on the pooled scale and on each corpus's own.
@@ -132,11 +160,12 @@ def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
         rows.append(row)
         labels.append(e.right(best))
     own = fit(rows, np.array(labels), ANSWER_FEATURES, norms=by_corpus(usable, rows))
-    pooled = shipped.answer if shipped else fit(rows, np.array(labels), ANSWER_FEATURES)
-    return Models(ranker, pooled, own)
+    if shipped:
+        return shipped._replace(answer_own_scale=own)
+    return Models(ranker, fit(rows, np.array(labels), ANSWER_FEATURES), own)
 
 
-def _ranker(usable: list[Example]) -> Logistic:
+def _ranker(usable: list[Example], names: tuple[str, ...] = SENTENCE_FEATURES) -> Logistic:
     rows: list[Features] = []
     labels, weights = [], []
     for e in usable:
@@ -148,22 +177,24 @@ def _ranker(usable: list[Example]) -> Logistic:
         # each question weighs the same, its right and its wrong sentences half each: a FAQ
         # answer of ten right sentences does not outweigh a news question with one
         weights += [0.5 / (right.count(r)) for r in right]
-    return fit(rows, np.array(labels), SENTENCE_FEATURES, np.array(weights))
+    return fit(rows, np.array(labels), names, np.array(weights))
 
 
-def by_corpus(data: list[Example], rows: list[Features]) -> tuple[np.ndarray, np.ndarray]:
+def by_corpus(
+    data: list[Example], rows: list[Features], names: tuple[str, ...] = ANSWER_FEATURES
+) -> tuple[np.ndarray, np.ndarray]:
     """Each row's corpus_scale: the model learns what a feature means relative to its corpus,
     as `rag calibrate` lets it read one on a new corpus."""
-    table = matrix(rows, ANSWER_FEATURES)
+    table = matrix(rows, names)
     mean, scale = _pooled(table)
-    default = Scale(dict(zip(ANSWER_FEATURES, mean)), dict(zip(ANSWER_FEATURES, scale)))
+    default = Scale(dict(zip(names, mean)), dict(zip(names, scale)))
     corpora = np.array([e.corpus for e in data])
     mean, scale = np.empty_like(table), np.empty_like(table)
     for name in set(corpora):
         mine = corpora == name
         own = corpus_scale([r for r, m in zip(rows, mine) if m], default)
-        mean[mine] = [own.mean[f] for f in ANSWER_FEATURES]
-        scale[mine] = [own.scale[f] for f in ANSWER_FEATURES]
+        mean[mine] = [own.mean[f] for f in names]
+        scale[mine] = [own.scale[f] for f in names]
     return mean, scale
 
 
@@ -194,18 +225,35 @@ def provenance(data: list[Example], refit: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """``--own-scale-only`` keeps the shipped ranker and default answer model (and their
-    provenance), so answers on an index without `rag calibrate` do not move."""
-    data = [e for name in CORPORA for e in examples(name, "dev")]
-    own_only = "--own-scale-only" in argv
-    fitted = calibrate(data, models() if own_only else None)
-    made = provenance(data, "python -m evals.calibrate " + " ".join(argv))
+    """Refit every model without the reader's (then the reader's are dropped: they were fitted
+    over the old ranker); ``--own-scale-only`` only the own-scale answer model, so answers on an
+    index without `rag calibrate` do not move; ``--reader`` only the reader's models (RAG_READER=on),
+    with the shipped reader weights. Models not refit keep their provenance."""
+    shipped = models()
+    if "--reader" in argv:
+        from rag.reader.model import Reader as Trained
+        from rag.reader.model import card
+
+        reader = Trained.load()
+        data = [e for name in CORPORA for e in examples(name, "dev", reader=reader)]
+        fitted = calibrate_reader(data, shipped)
+        refit = {"reader_rank", "answer_reader", "answer_reader_own_scale"}
+        extra = {"reader": {k: card()[k] for k in ("held_out", "commit", "date", "trained")}}
+    else:
+        data = [e for name in CORPORA for e in examples(name, "dev")]
+        own_only = "--own-scale-only" in argv
+        fitted = calibrate(data, shipped if own_only else None)
+        refit = {"answer_own_scale"} if own_only else {"sentence", "answer", "answer_own_scale"}
+        extra = {}
+    made = provenance(data, "python -m evals.calibrate " + " ".join(argv)) | extra
     payload = {}
     for name, logistic in fitted._asdict().items():
-        kept = own_only and name != "answer_own_scale"
+        if logistic is None:
+            continue
+        kept = name not in refit
         payload[name] = logistic.as_dict() | {"provenance": logistic.provenance if kept else made}
         weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(logistic.features, logistic.weights))
-        print(f"{name}: {weights}", file=sys.stderr)
+        print(f"{name}{' (kept)' if kept else ''}: {weights}", file=sys.stderr)
     MODEL_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {MODEL_FILE}", file=sys.stderr)
     return 0

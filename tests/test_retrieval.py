@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
+from rag.config import Settings
 from rag.errors import InputError
-from rag.index.retrieval import Filters
+from rag.index.chunking import Passage
+from rag.index.retrieval import RRF_K, Filters, Hit, retrieve
+from rag.index.store import Store
 from rag.pipeline import Pipeline
 
 SULLIVAN = "002_c1d3609a954ad6a6.txt"
@@ -104,3 +109,69 @@ def test_bad_date_is_an_input_error_that_shows_the_format(date: str) -> None:
 def test_empty_question_is_refused(seeds_pipeline: Pipeline) -> None:
     with pytest.raises(InputError, match="empty"):
         seeds_pipeline.retrieve(" \n\t ")
+
+
+# --- reciprocal rank fusion, on a real Chroma of three hand-made vectors (no model) -----------
+
+TEXTS = (
+    "Les ours bruns vivent dans la taïga sibérienne.",
+    "Le zèbre court dans la savane africaine.",
+    "Le festival de jazz accueille des musiciens.",
+)
+# cosine with QUERY: 1.0, 0.8, 0.0, so the dense ranking is ours, zebre, jazz
+VECTORS = ([1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0])
+QUERY = np.array([1.0, 0.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    passages = [
+        Passage(f"p{i}", text, f"f{i}.txt", f"/x/f{i}.txt", "2021-06", "t", 0, len(text), "0")
+        for i, text in enumerate(TEXTS)
+    ]
+    store = Store.create(Settings(index_dir=tmp_path_factory.mktemp("rrf") / "index"), "hand")
+    store.upsert(passages, [list(v) for v in VECTORS])
+    store.publish(set(), "hand-made", passages)
+    return store
+
+
+def fused(question: str, store: Store, **options: Any) -> list[Hit]:
+    """``retrieve`` with the query's vector given: the embedder is never asked."""
+    return retrieve(question, store, None, vector=QUERY, **options)  # type: ignore[arg-type]
+
+
+def test_a_passage_in_both_rankings_beats_the_first_of_one_ranking_only(three: Store) -> None:
+    hits = fused("zèbre", three, k=3)  # "zèbre": second by cosine, the only BM25 match
+
+    assert [h.passage.id for h in hits] == ["p1", "p0", "p2"]
+
+
+def test_fused_score_sums_one_over_k_plus_rank_in_each_ranking(three: Store) -> None:
+    hits = fused("zèbre", three, k=3)
+
+    assert [h.score for h in hits] == pytest.approx(
+        [1 / (RRF_K + 2) + 1 / (RRF_K + 1), 1 / (RRF_K + 1), 1 / (RRF_K + 3)]
+    )
+
+
+def test_hits_keep_the_cosine_and_bm25_scores_they_came_from(three: Store) -> None:
+    by_id = {h.passage.id: h for h in fused("zèbre", three, k=3)}
+
+    assert by_id["p0"].dense == pytest.approx(1.0) and by_id["p0"].keyword == 0.0
+    assert by_id["p1"].dense == pytest.approx(0.8) and by_id["p1"].keyword > 0
+    assert by_id["p2"].dense == pytest.approx(0.0, abs=1e-6)
+
+
+def test_without_keyword_matches_the_dense_ranking_stands(three: Store) -> None:
+    assert [h.passage.id for h in fused("hippopotame", three, k=3)] == ["p0", "p1", "p2"]
+
+
+def test_k_keeps_the_best_fused_hits(three: Store) -> None:
+    assert [h.passage.id for h in fused("zèbre", three, k=1)] == ["p1"]
+
+
+def test_filters_restrict_both_rankings(three: Store) -> None:
+    hits = fused("zèbre", three, k=3, filters=Filters(files=("f0.txt", "f2.txt")))
+
+    assert [h.passage.id for h in hits] == ["p0", "p2"]
+    assert all(h.keyword == 0.0 for h in hits)

@@ -70,7 +70,7 @@ def calibrate(store: Store, rows: Sequence[Features], threshold: float) -> Calib
             f"Only {len(rows)} of the questions retrieved anything: give questions about "
             "this corpus"
         )
-    scale = corpus_scale(rows, models().default_scale())
+    scale = corpus_scale(rows, models().default_scale(reading="reader" in rows[0]))
     payload = {"mean": scale.mean, "scale": scale.scale, "questions": len(rows)}
     store.annotate(**{OWN_SCALE: json.dumps(payload)})
     stamp_calibration(store.settings)
@@ -90,8 +90,8 @@ def forget(store: Store) -> None:
 
 
 def scale_of(store: Store) -> Scale | None:
-    """The index's own scale, if `rag calibrate` measured one (for the answer features of
-    today's model: a scale kept as a list is in ANSWER_FEATURES order, as it was written)."""
+    """The index's own scale, if `rag calibrate` measured one (a scale kept as a list, as
+    older versions wrote it, is in ANSWER_FEATURES order)."""
     data = _stored(store)
     if data is None:
         return None
@@ -100,8 +100,6 @@ def scale_of(store: Store) -> Scale | None:
         if len(mean) != len(ANSWER_FEATURES):
             return None  # measured for an answer model of other features
         mean, scale = dict(zip(ANSWER_FEATURES, mean)), dict(zip(ANSWER_FEATURES, scale))
-    if set(mean) != set(ANSWER_FEATURES):
-        return None
     return Scale(mean, scale)
 
 

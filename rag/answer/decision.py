@@ -20,7 +20,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rag.answer.features import ANSWER_FEATURES, SENTENCE_FEATURES
+from rag.answer.features import (
+    ANSWER_FEATURES,
+    READER_FEATURES,
+    READER_RANK_FEATURES,
+    SENTENCE_FEATURES,
+)
 
 MODEL_FILE = Path(__file__).with_name("model.json")
 Z_CAP = 4.0  # standard deviations a feature may count for (see Logistic.logit)
@@ -94,17 +99,19 @@ class Scale(NamedTuple):
 
 
 def corpus_scale(rows: Sequence[Features], default: Scale) -> Scale:
-    """Mean and scale of the answer features ``rows`` (one per question asked of one corpus).
+    """Mean and scale of the answer features ``rows`` (one per question asked of one corpus),
+    for the features ``default`` has.
 
     A margin or a cosine that is strong on one corpus is ordinary on another; the answer model
     reads each feature relative to the corpus it answers from. 0/1 features keep ``default``'s.
     """
-    table = matrix(rows, ANSWER_FEATURES)
+    names = tuple(default.mean)
+    table = matrix(rows, names)
     mean, scale = table.mean(axis=0), table.std(axis=0)
-    keep = {f for f, s in zip(ANSWER_FEATURES, scale) if f in BINARY or s == 0}
+    keep = {f for f, s in zip(names, scale) if f in BINARY or s == 0}
     return Scale(
-        {f: default.mean[f] if f in keep else float(m) for f, m in zip(ANSWER_FEATURES, mean)},
-        {f: default.scale[f] if f in keep else float(s) for f, s in zip(ANSWER_FEATURES, scale)},
+        {f: default.mean[f] if f in keep else float(m) for f, m in zip(names, mean)},
+        {f: default.scale[f] if f in keep else float(s) for f, s in zip(names, scale)},
     )
 
 
@@ -116,10 +123,20 @@ class Models(NamedTuple):
     sentence: Logistic
     answer: Logistic
     answer_own_scale: Logistic
+    # fitted with the reader's features (RAG_READER=on); None in a file fitted without
+    reader_rank: Logistic | None = None
+    answer_reader: Logistic | None = None
+    answer_reader_own_scale: Logistic | None = None
 
-    def default_scale(self) -> Scale:
+    def answer_models(self, reading: bool) -> tuple[Logistic, Logistic]:
+        """The answer model and its own-scale twin, for features with the reader's or not."""
+        if reading and self.answer_reader and self.answer_reader_own_scale:
+            return self.answer_reader, self.answer_reader_own_scale
+        return self.answer, self.answer_own_scale
+
+    def default_scale(self, reading: bool = False) -> Scale:
         """The scale the own-scale model falls back on: the fitting corpora's, pooled."""
-        own = self.answer_own_scale
+        own = self.answer_models(reading)[1]
         return Scale(
             dict(zip(own.features, own.mean.tolist())), dict(zip(own.features, own.scale.tolist()))
         )
@@ -128,10 +145,18 @@ class Models(NamedTuple):
 @lru_cache(maxsize=1)
 def models() -> Models:
     data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    reading = ANSWER_FEATURES + READER_FEATURES
+
+    def optional(name: str, features: tuple[str, ...]) -> Logistic | None:
+        return Logistic.from_dict(data[name], features) if name in data else None
+
     return Models(
         Logistic.from_dict(data["sentence"], SENTENCE_FEATURES),
         Logistic.from_dict(data["answer"], ANSWER_FEATURES),
         Logistic.from_dict(data["answer_own_scale"], ANSWER_FEATURES),
+        optional("reader_rank", READER_RANK_FEATURES),
+        optional("answer_reader", reading),
+        optional("answer_reader_own_scale", reading),
     )
 
 
@@ -179,9 +204,12 @@ def gate(features: Features) -> str:
 
 
 def probability(features: Features, scale: Scale | None = None) -> float:
-    """What the answer model gives ``features`` (on the index's own ``scale``, if any)."""
-    fitted = models()
-    model = fitted.answer if scale is None else fitted.answer_own_scale.rescaled(scale)
+    """What the answer model gives ``features`` (on the index's own ``scale``, if any): the
+    model fitted with the reader's features when they are there."""
+    pooled, own = models().answer_models("reader" in features)
+    # a scale measured for the other set of features (RAG_READER changed since) is not used
+    fits = scale is not None and set(scale.mean) == set(own.features)
+    model = own.rescaled(scale) if scale is not None and fits else pooled
     return float(model.probability([features])[0])
 
 

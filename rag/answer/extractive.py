@@ -16,6 +16,7 @@ from rag.answer.citations import INSTRUCTION, Sentence
 from rag.answer.decision import Decision, Scale, Thresholds, decide
 from rag.answer.features import language
 from rag.answer.ranking import Candidate, gather
+from rag.answer.reading import Reader, read
 from rag.index.chunking import CAPTION, Passage, split_sentences
 from rag.index.embedding import Embedder
 from rag.index.retrieval import Hit
@@ -109,14 +110,18 @@ def compose(
     query: str,
     query_vector: np.ndarray,
     scale: Scale | None = None,
+    reader: Reader | None = None,
 ) -> Answer:
     """Pick the best sentence(s) among the hits and cite them, or abstain.
 
     ``query`` is what was searched (the question, or its rewrite) and ``query_vector`` its
-    embedding; ``scale`` the index's own answer-feature scale, if `rag calibrate` set one.
+    embedding; ``scale`` the index's own answer-feature scale, if `rag calibrate` set one;
+    ``reader`` the trained reader, with RAG_READER=on.
     """
     lang = language(question)
     evidence = gather(question, query, query_vector, hits, embedder, store)
+    if reader is not None:
+        evidence = read(evidence, reader)
     decision = decide(evidence.features(), thresholds, scale)
     ranked = evidence.ranked
     first = _with_next(question, ranked[0]) if ranked else None

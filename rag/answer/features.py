@@ -28,6 +28,9 @@ SENTENCE_FEATURES = (
     "new_names",
     "novelty",
 )
+# with RAG_READER=on: the re-ranking of the reader's sentences, and the answer's extra features
+READER_RANK_FEATURES = ("ranker", "reader", "typed")
+READER_FEATURES = ("reader", "reader_margin")
 ANSWER_FEATURES = (
     "logit",
     "margin",

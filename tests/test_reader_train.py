@@ -1,0 +1,49 @@
+"""rag/reader/train.py on a tiny slice: it trains, checkpoints, resumes, and writes weights and
+a model card that a Reader loads. (The shipped weights come from a full run: `make reader`.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.reader.data import pairs, split_of
+from rag.reader.train import DATA, FILES, auc
+
+pytestmark = pytest.mark.slow  # loads the encoder and runs its lower layers: ~30 s
+
+
+def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "rag.reader.train", "--limit", "24", "--epochs", "1"]
+    command += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "w.pt")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / "work" / "checkpoint.pt").exists()
+    card = (tmp_path / "CARD.md").read_text(encoding="utf-8")
+    for field in ("piaf_sentence_accuracy", "squad_auc_answerable", "settings", "data", "commit"):
+        assert field in card
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "resumed at step" in again.stderr, again.stderr[-2000:]
+
+    from rag.reader.model import Reader
+    from rag.reader.model import card as card_of
+
+    reader = Reader.load(tmp_path / "w.pt")
+    logits = reader.logits("Qui est le porte-parole du Kremlin ?", [("Dmitri Peskov l'a dit.", "")])
+    assert len(logits) == 1 and card_of(tmp_path / "w.pt")["trained"].startswith("steps ")
+
+
+def test_held_out_articles_never_reach_training() -> None:
+    for name in FILES:
+        train = {p.group for p in pairs(DATA / name, "train")}
+        test = {p.group for p in pairs(DATA / name, "test")}
+        assert train and test and not train & test
+    assert split_of("Normans") == split_of("Normans")  # by title, the same at every run
+
+
+def test_auc() -> None:
+    assert auc([0.9, 0.1], [True, False]) == 1.0
+    assert auc([0.1, 0.9], [True, False]) == 0.0
+    assert auc([0.5, 0.5], [True, False]) == 0.5
