@@ -50,7 +50,7 @@ check: lint
 # checkpointed (run it again to resume), then the answer models fitted with it on the dev splits
 reader: $(STAMP)
 	$(BIN)/python -m rag.reader.train
-	$(BIN)/python -m evals.calibrate --reader
+	$(BIN)/python -m evals.fit --reader
 
 # the fault probe at full strength: 30 killed ingests, splitting timed up to 64 MB (~10 min)
 reliability: $(STAMP)

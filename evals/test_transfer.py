@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.calibrate import CORPORA, examples
+from evals.fit import CORPORA, examples
 from evals.transfer import LABELS, gap_closed, transfer
 from rag.pipeline import Pipeline
 

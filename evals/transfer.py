@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from evals.calibrate import CORPORA, Example, best_answer, calibrate, examples
+from evals.fit import CORPORA, Example, best_answer, calibrate, examples
 from rag.answer.decision import Features, Logistic, Models, Thresholds, corpus_scale, decide
 from rag.config import Settings
 

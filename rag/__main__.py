@@ -230,14 +230,15 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before the first gradio import
     from rag.pipeline import Pipeline
-    from rag.web.server import Server, create_app
+    from rag.web.server import Server, create_app, listen
     from rag.web.uploads import exposure_warning
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    sock = listen(settings.host, settings.port)  # a taken port fails now, not after the index
     say = None if args.quiet else _say
     with ProgressBar(args.quiet) as progress:
         pipeline = Pipeline.load(settings, build=True, progress=progress, say=say)
-    server = Server(create_app(pipeline, settings), settings)
+    server = Server(create_app(pipeline, settings), settings, sock)
     _say(
         f"serving the chat on {server.url} and the API on {server.url}api (docs: {server.url}docs)"
     )

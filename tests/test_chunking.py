@@ -18,6 +18,7 @@ from rag.index.chunking import (
     MAX_TOKENS,
     Passage,
     chunk_article,
+    crosses_paragraphs,
     estimate_tokens,
     split_sentences,
 )
@@ -285,6 +286,45 @@ def test_sentence_spans_are_ordered_trimmed_and_cover_every_character(text: str)
     assert all(text[a:b] == text[a:b].strip() != "" for a, b in spans)
     covered = {i for a, b in spans for i in range(a, b)}
     assert all(i in covered for i, char in enumerate(text) if not char.isspace())
+
+
+@given(texts)
+@settings(max_examples=300, deadline=None)
+def test_a_paragraph_break_always_ends_a_sentence(text: str) -> None:
+    spans = split_sentences(text)
+
+    assert not [text[a:b] for a, b in spans if crosses_paragraphs(text, a, b)]
+    assert not [text[a:b] for a, b in spans if "\n\n" in text[a:b]]
+
+
+def test_the_summit_hosts_and_the_next_paragraph_are_two_sentences() -> None:
+    """Issue #23's example: "…la semaine dernière.\\n\\nLe conseiller…" was quoted as one."""
+    text = seed(SEEDS / "002_c1d3609a954ad6a6.txt").text
+    start = text.index("Moscou a manifesté")
+    end = text.index("Nikolaï Patrouchev.") + len("Nikolaï Patrouchev.")
+
+    assert sentences(text[start:end]) == [
+        "Moscou a manifesté son intérêt pour cette offre, qui a toutefois été parasitée par des "
+        "sanctions et contre-sanctions échangées par les deux pays, également la semaine dernière.",
+        "Le conseiller de Joe Biden pour la sécurité nationale, Jake Sullivan, s’est entretenu "
+        "lundi par téléphone avec le secrétaire général du Conseil de sécurité russe, Nikolaï "
+        "Patrouchev.",
+    ]
+    assert crosses_paragraphs(text, start, end)
+    assert not crosses_paragraphs(text, start, text.index("\n\nLe conseiller"))
+
+
+@pytest.mark.parametrize(
+    ("text", "crosses"),
+    [
+        ("Il part.\n\nElle reste.", True),
+        ("Il part.\n \t\nElle reste.", True),
+        ("Il part.\nElle reste.", False),
+        ("Il part. Elle reste.", False),
+    ],
+)
+def test_crosses_paragraphs_sees_blank_lines_only(text: str, crosses: bool) -> None:
+    assert crosses_paragraphs(text, 0, len(text)) is crosses
 
 
 @given(texts)

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from rag.errors import InputError
-from rag.index.corpus import Article, Skipped, find_files, is_month, month_number, read_article
+from rag.index.corpus import (
+    CAPTION,
+    Article,
+    Skipped,
+    find_files,
+    is_month,
+    month_number,
+    read_article,
+)
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
@@ -42,7 +50,34 @@ def test_offsets_stay_those_of_the_file() -> None:
 
     assert article.text == path.read_text(encoding="utf-8")
     assert article.date == "2021-04"
-    assert article.title.startswith("Joe Biden et Vladimir Poutine")
+    assert article.text[article.body_start :].startswith("Joe Biden et Vladimir Poutine")
+
+
+def test_a_photo_caption_is_never_the_title() -> None:
+    """Article 000 opens with its photo's caption and credit, then the article."""
+    article = read(SEEDS / "000_10bf3600e7f0d36b.txt")
+
+    assert article.title.startswith("Oublié, Vladimir Poutine le «tueur».")
+    assert not CAPTION.search(article.title)
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Joe Biden (illustration). — Photos Sipa / Montage 20 Minutes",
+        "© AFP",
+        "Photo : Reuters",
+        "Crédit photo : Kremlin",
+    ],
+)
+def test_caption_lines_are_skipped_for_the_title(tmp_path: Path, caption: str) -> None:
+    path = tmp_path / "a.md"
+    path.write_text(f" date 2021-04 {caption}\n\n# Le vrai titre\n\nLe texte.\n", encoding="utf-8")
+
+    assert read(path).title == "Le vrai titre"
+    only_captions = tmp_path / "photo.txt"
+    only_captions.write_text(f"{caption}\n", encoding="utf-8")
+    assert read(only_captions).title == "photo"  # no other line: the file's name
 
 
 def test_file_without_header_has_no_date_and_is_accepted(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ def test_from_dict_refuses_a_file_fitted_on_other_features(features: tuple[str, 
     other = {**data, "features": list(features)}
     other |= {k: data[k][:n] for k in ("weights", "mean", "scale")}
 
-    with pytest.raises(ValueError, match="evals.calibrate"):
+    with pytest.raises(ValueError, match="evals.fit"):
         Logistic.from_dict(other, ANSWER_FEATURES)
 
 

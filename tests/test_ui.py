@@ -10,6 +10,7 @@ from rag.answer.extractive import Source, stream_prefixes
 from rag.config import Settings
 from rag.errors import ConfigError, InputError
 from rag.index.chunking import Passage
+from rag.index.corpus import parse_article
 from rag.index.retrieval import Filters
 from rag.web import ui, uploads
 
@@ -160,3 +161,87 @@ def test_rag_auth_is_read_once_as_credentials() -> None:
     for bad in ["alice", ":pw", "alice:"]:
         with pytest.raises(ConfigError):
             Settings(auth=bad)
+
+
+# --- the article view and titles (issue #23) -------------------------------------------------
+
+
+def opening_source(path: Path, text: str, title: str) -> Source:
+    """A source whose passage opens the article (its first line included), citing its last
+    sentence."""
+    body = text.index(text.split(" date 2021-04 ", 1)[-1])
+    passage_end = len(text.rstrip())
+    start = text.rindex("Le conseiller")
+    passage = Passage("p0", text[body:passage_end], path.name, str(path), "2021-04", title, body,
+                      passage_end, "0" * 16)  # fmt: skip
+    return Source(1, path.name, "2021-04", title, 0.5, text[start:passage_end], start,
+                  passage_end, passage)  # fmt: skip
+
+
+def test_the_article_view_leaves_out_the_date_header(article: Path) -> None:
+    shown = ui.article_html(make_source(article))
+
+    assert "date 2021-04" not in shown
+    assert shown.count("Titre &lt;b&gt;gras&lt;/b&gt;") == 1  # the title line, once, as the title
+    assert "<h3>Titre &lt;b&gt;gras&lt;/b&gt;</h3>" in shown
+
+
+def test_a_title_cut_from_the_first_line_is_not_shown_above_it(tmp_path: Path) -> None:
+    text = " date 2021-04 " + "Long début " * 20 + "fin. Le conseiller a parlé.\n"
+    path = tmp_path / "long.txt"
+    path.write_text(text, encoding="utf-8")
+    title = parse_article(path, text, "").title
+    assert title.endswith("…")
+
+    source = opening_source(path, text, title)
+    card, view = ui.sources_html([source]), ui.article_html(source)
+
+    assert "rag-source-title" not in card and "<h3>" not in view
+    assert card.count("Long début Long début") == 1 and "date 2021-04" not in view
+
+
+def test_a_card_does_not_repeat_the_title_its_passage_opens_with(tmp_path: Path) -> None:
+    text = " date 2021-04 Crise en Ukraine\n\n\n\nLe conseiller a parlé.\n"
+    path = tmp_path / "crise.txt"
+    path.write_text(text, encoding="utf-8")
+
+    card = ui.sources_html([opening_source(path, text, "Crise en Ukraine")])
+
+    assert card.count("Crise en Ukraine") == 1
+    assert "Crise en Ukraine\n\n<mark>Le conseiller a parlé.</mark>" in card  # one blank line
+    elsewhere = make_source(path, ARTICLE)  # a passage after the title line keeps the title
+    assert '<div class="rag-source-title">Titre' in ui.sources_html([elsewhere])
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "begins"),
+    [
+        ("Crise en Ukraine\n\nLe président", "Crise en Ukraine", True),
+        ("# Crise  en\nUkraine, le président", "Crise en Ukraine, le…", True),
+        ("Le président parle.", "Crise en Ukraine", False),
+        ("Le président parle.", "", False),
+    ],
+)
+def test_begins_with(text: str, title: str, begins: bool) -> None:
+    assert ui.begins_with(text, title) is begins
+
+
+# --- the Corpus tab's status -----------------------------------------------------------------
+
+
+def test_ingest_status_is_a_french_sentence(tmp_path: Path) -> None:
+    from rag.index.corpus import Skipped
+    from rag.index.ingest import IngestReport
+    from rag.web.handlers import ingest_status
+
+    report = IngestReport(added=["a.txt"], removed=["b.md", "c.md"], passages=27, embedded=3)
+    report.skipped = [Skipped(tmp_path / "x_y.txt", "empty file")]
+    report.seconds = 1.25
+
+    status = ingest_status(report)
+
+    assert status == (
+        "Index à jour : 1 article ajouté, 2 articles retirés, 1 fichier ignoré (x\\_y.txt) ; "
+        "27 passages indexés (3 nouveaux), en 1,2 s."
+    )
+    assert ingest_status(IngestReport(passages=1)).startswith("Index à jour : aucun changement")

@@ -1,7 +1,7 @@
 """The one answer decision: gate -> probability -> answer, answer "à vérifier", or abstain.
 
 Its input is the best sentence's ANSWER_FEATURES, by name (ranking.answer_features builds them,
-for answering, `rag calibrate` and `python -m evals.calibrate` alike). The models are read from
+for answering, `rag calibrate` and `python -m evals.fit` alike). The models are read from
 model.json, which says what made them (data, embedding model, sentence vectors, settings,
 commit, date); `provenance_warning` says when the running index differs from that.
 
@@ -51,7 +51,7 @@ class Logistic:
     bias: float
     mean: np.ndarray
     scale: np.ndarray
-    provenance: Mapping[str, Any] | None = None  # what fitted it (see evals/calibrate.py)
+    provenance: Mapping[str, Any] | None = None  # what fitted it (see evals/fit.py)
 
     def logit(self, rows: Sequence[Features]) -> np.ndarray:
         """A feature far outside the fitted range counts as Z_CAP standard deviations: a linear
@@ -85,7 +85,7 @@ class Logistic:
     def from_dict(cls, data: Mapping[str, Any], features: tuple[str, ...]) -> Logistic:
         """The model of ``data``, whose features must be ``features`` (in any order)."""
         if set(data["features"]) != set(features):
-            raise ValueError(f"{MODEL_FILE} was fitted on other features: re-run evals.calibrate")
+            raise ValueError(f"{MODEL_FILE} was fitted on other features: re-run evals.fit")
         arrays = [np.asarray(data[k], dtype=np.float64) for k in ("weights", "mean", "scale")]
         names = tuple(data["features"])
         return cls(names, arrays[0], float(data["bias"]), arrays[1], arrays[2], data["provenance"])

@@ -1,7 +1,7 @@
 """Every sentence of the retrieved passages, ranked, and the best one's answer features.
 
 ``gather`` is the one feature chain: answering (extractive.py), `rag calibrate`
-(corpus_scale.py) and the fitting of the models (evals/calibrate.py) all call it. Each sentence
+(corpus_scale.py) and the fitting of the models (evals/fit.py) all call it. Each sentence
 gets SENTENCE_FEATURES (features.py) by name and the sentence model's logit; the best one's
 ANSWER_FEATURES go to the answer decision (decision.py).
 """
@@ -188,7 +188,7 @@ def gather(
 
     ``question`` is what the user typed, ``query`` what was searched (the question, or its
     follow-up rewrite) and ``vector`` the query's embedding; ``ranker`` replaces the shipped
-    sentence model (evals/calibrate.py fits one).
+    sentence model (evals/fit.py fits one).
     """
     terms = Terms.of(query, store.keyword)
     ranked = rank_sentences(question, vector, hits, embedder, store, terms, ranker)

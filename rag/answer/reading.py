@@ -28,7 +28,7 @@ class Reader(Protocol):
 
 def read(evidence: Evidence, reader: Reader, reranker: Logistic | None = None) -> Evidence:
     """``evidence`` reduced to its top READ sentences, read and re-ranked (by ``reranker``,
-    default the shipped ``reader_rank``; evals/calibrate.py passes its own while fitting)."""
+    default the shipped ``reader_rank``; evals/fit.py passes its own while fitting)."""
     top = evidence.ranked[:READ]
     if not top:
         return evidence
@@ -67,7 +67,7 @@ def reader_unavailable() -> str:
     if not WEIGHTS.exists():
         return f"its weights are missing ({WEIGHTS}): train them with `make reader`"
     if models().answer_reader is None:
-        return "the answer model was fitted without it: run `python -m evals.calibrate --reader`"
+        return "the answer model was fitted without it: run `python -m evals.fit --reader`"
     try:
         shipped()
     except (OSError, RuntimeError, KeyError, ValueError) as exc:

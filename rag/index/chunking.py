@@ -11,19 +11,18 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rag.index.corpus import CAPTION as CAPTION  # re-exported: rag/answer reads it from here
 from rag.index.corpus import Article, month_number
 
 TARGET_TOKENS = 170
 MAX_TOKENS = 220
 MIN_SENTENCE = 20  # characters: shorter "sentences" (datelines, "Lire aussi") are never quoted
-# a photo's caption or credit describes a picture and states no fact: never quoted
-CAPTION = re.compile(
-    r"(?i:\((?:illustration|archives?|photo)\)|cr[ée]dits? photo)|©|^\W*[Pp]hotos?\s*(?::|[A-Z])"
-)
 ABBREVIATIONS = frozenset(
     "m mm mme mmes mlle mlles mgr dr pr me st ste av apr j.-c cf etc ex p pp vol éd n° no art ch fig"
     " gal gén col cdt lt sgt adj hab min max env av.-j.-c".split()
 )
+# a blank line (spaces aside): a paragraph ends there, and so does any sentence
+PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 _END = re.compile(r"[.!?…]+(?:[ \u00a0\u202f]?[»\"”’)\]])*(?=\s)|\n+")
 _WORD_BEFORE = re.compile(r"([\w.\-°]+)$")
 _OPENERS = '«"“‘([—–-'
@@ -69,7 +68,7 @@ class Passage:
 def estimate_tokens(text: str) -> int:
     """Rough word-piece count for French text under an English vocabulary.
 
-    Example: "Le conseiller de Joe Biden" -> 7
+    Example: "Le conseiller de Joe Biden" -> 9
     """
     # long French words split into many pieces: the character count bounds those texts
     return int(max(len(_TOKEN.findall(text)) * 1.6, len(text) / 3.3)) + 1
@@ -89,6 +88,15 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             cursor = match.end()
     _add_span(text, cursor, end, spans)
     return spans
+
+
+def crosses_paragraphs(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` holds a paragraph break: two sentences on either side of it
+    are never quoted as one.
+
+    Example: ("Il part.\\n\\nElle reste.", 0, 20) -> True
+    """
+    return PARAGRAPH_BREAK.search(text, start, end) is not None
 
 
 def answer_sentences(text: str) -> list[tuple[int, int]]:

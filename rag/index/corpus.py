@@ -20,6 +20,10 @@ HEADER = re.compile(r"\A\ufeff?\s*date\s+(\d{4}-\d{2})\b[ \t]*")
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"  # "YYYY-MM": article dates and date filters alike
 _MONTH = re.compile(MONTH_PATTERN)
 TITLE_CHARS = 120
+# a photo's caption or credit describes a picture and states no fact: never quoted, never a title
+CAPTION = re.compile(
+    r"(?i:\((?:illustration|archives?|photo)\)|cr[ée]dits? photo)|©|^\W*[Pp]hotos?\s*(?::|[A-Z])"
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,8 @@ def decode(raw: bytes) -> tuple[str, str]:
 
 
 def parse_article(path: Path, text: str, sha: str, encoding: str = "utf-8") -> Article:
-    """Split off the optional date header and take the first line as the title.
+    """Split off the optional date header and take the first line that is not a photo caption
+    or credit (CAPTION) as the title.
 
     Example: " date 2021-12 Crise en Ukraine\\n..." -> date "2021-12", title "Crise en Ukraine".
     """
@@ -120,9 +125,20 @@ def parse_article(path: Path, text: str, sha: str, encoding: str = "utf-8") -> A
     if match:
         body_start = match.end()
         date, bad_date = (match.group(1), "") if is_month(match.group(1)) else ("", match.group(1))
-    first_line = text[body_start:].strip().split("\n", 1)[0].strip().lstrip("#").strip()
-    title = first_line if len(first_line) <= TITLE_CHARS else _shorten(first_line)
+    title = _title(text[body_start:])
     return Article(path, text, body_start, date, title or path.stem, sha, encoding, bad_date)
+
+
+def _title(body: str) -> str:
+    """The first line of ``body`` that is not a caption, cut to TITLE_CHARS ("" if none).
+
+    Example: "Biden (illustration). — Photos Sipa\\n\\nOublié, le «tueur»." -> "Oublié, le «tueur»."
+    """
+    for line in body.split("\n"):
+        line = line.strip().lstrip("#").strip()
+        if line and not CAPTION.search(line):
+            return line if len(line) <= TITLE_CHARS else _shorten(line)
+    return ""
 
 
 def is_month(text: str) -> bool:

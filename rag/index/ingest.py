@@ -24,6 +24,7 @@ from rag.index.embedding import Embedder
 from rag.index.store import Store, passage_of
 
 Progress = Callable[[int, int], None]
+PROGRESS_SECONDS = 1.0  # about how often a progress bar moves while passages are embedded
 
 
 @dataclass
@@ -187,16 +188,28 @@ def _embed_and_store(
     passages: bool = True,
 ) -> None:
     """Embed ``todo`` and their sentences (so that answers only look their vectors up), and
-    store them; ``passages=False``: the passages are stored already, only their sentences."""
-    for start in range(0, len(todo), batch):
-        chunk = todo[start : start + batch]
+    store them; ``passages=False``: the passages are stored already, only their sentences.
+
+    ``progress`` hears (0, total) before the first passage is embedded, then every
+    PROGRESS_SECONDS or so: the first call (which loads the model) takes one passage, the next
+    ones as many as fit in that time, up to ``batch``.
+    """
+    if progress:
+        progress(0, len(todo))
+    done, step = 0, 1 if progress else batch
+    while done < len(todo):
+        started = time.perf_counter()
+        chunk = todo[done : done + step]
         spans = [answer_sentences(p.text) for p in chunk]
         rows = embedder.embed_with_sentences([p.text for p in chunk], spans, batch, background=True)
         if passages:
             store.upsert(chunk, [r[0].tolist() for r in rows])
         store.upsert_sentences(chunk, spans, [v.tolist() for r in rows for v in r[1:]])
+        done += len(chunk)
         if progress:
-            progress(start + len(chunk), len(todo))
+            progress(done, len(todo))
+            each = (time.perf_counter() - started) / len(chunk)
+            step = max(1, min(batch, int(PROGRESS_SECONDS / max(each, 1e-6))))
 
 
 def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:

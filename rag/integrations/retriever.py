@@ -102,7 +102,7 @@ class Retriever:
             from rag.integrations.langchain import LangChainRetriever
         except ImportError as exc:
             raise ConfigError(
-                "as_langchain() needs langchain-core: pip install 'rag[langchain]'"
+                "as_langchain() needs langchain-core: pip install -e '.[langchain]' (from this repository)"
             ) from exc
         filters = Filters(date_from, date_to, tuple(files))
         return LangChainRetriever(retriever=self, k=k, filters=filters)

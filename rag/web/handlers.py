@@ -19,12 +19,14 @@ from rag.web import ui, uploads
 
 if TYPE_CHECKING:
     from rag.answer.extractive import Answer, Source
+    from rag.index.ingest import IngestReport
     from rag.pipeline import Pipeline
 
 STREAM_DELAY = 0.03  # seconds between streamed chunks: visible, yet short
 ANY_DATE = ("Toutes", "")
 NO_ARTICLE = '<p class="rag-empty">Cliquez sur une source pour lire l\'article entier.</p>'
 SEARCHING = '<p class="rag-empty">Recherche en cours…</p>'
+CANCELLED = "Suppression annulée."
 
 # --- chat handlers ---------------------------------------------------------------------------
 
@@ -166,9 +168,18 @@ def upload(
 
 
 def delete(
-    pipeline: Pipeline, settings: Settings, name: str | None, progress: Callable[..., Any]
+    pipeline: Pipeline,
+    settings: Settings,
+    name: str | None,
+    progress: Callable[..., Any],
+    cancelled: bool = False,
 ) -> tuple[Any, ...]:
-    """Delete one article file from the corpus folder, then drop it from the index."""
+    """Delete one article file from the corpus folder, then drop it from the index.
+    ``cancelled``: the reader said no in the confirmation box; nothing changes."""
+    if cancelled:
+        import gradio as gr
+
+        return (CANCELLED, *(gr.skip() for _ in range(5)))  # the choice stays as it was
     if not name:
         return ("Choisissez l'article à supprimer.", *corpus_view(pipeline, settings))
     try:
@@ -182,7 +193,7 @@ def delete(
 
 
 def _ingest(pipeline: Pipeline, paths: list[Path], progress: Callable[..., Any]) -> str:
-    """Ingest with a progress bar; the summary is the line `rag ingest` prints."""
+    """Ingest with a progress bar; returns what changed, in French (``ingest_status``)."""
 
     def step(done: int, total: int) -> None:
         progress((done, total), desc="Indexation…", unit="passages")
@@ -192,4 +203,32 @@ def _ingest(pipeline: Pipeline, paths: list[Path], progress: Callable[..., Any])
         report = pipeline.ingest(paths, progress=step)
     except RagError as exc:
         return f"**Échec de l'indexation** : {exc}"
-    return f"`{report.summary()}`"
+    return ingest_status(report)
+
+
+def ingest_status(report: IngestReport) -> str:
+    """What an ingest changed, as a French sentence for the Corpus tab (`rag ingest` prints
+    ``report.summary()``, in English).
+
+    Example: 1 added, 27 passages -> "Index à jour : 1 article ajouté ; 27 passages indexés (3
+    nouveaux), en 1,2 s."
+    """
+    changes = [
+        _count(len(report.added), "article ajouté", "articles ajoutés"),
+        _count(len(report.updated), "article modifié", "articles modifiés"),
+        _count(len(report.removed), "article retiré", "articles retirés"),
+    ]
+    done = ", ".join(c for c in changes if c) or "aucun changement"
+    if report.skipped:
+        names = ", ".join(s.path.name for s in report.skipped)
+        done += f", {_count(len(report.skipped), 'fichier ignoré', 'fichiers ignorés')} ({names})"
+    passages = _count(report.passages, "passage indexé", "passages indexés") or "aucun passage"
+    new = f" ({_count(report.embedded, 'nouveau', 'nouveaux')})" if report.embedded else ""
+    seconds = f"{report.seconds:.1f}".replace(".", ",")
+    return f"Index à jour : {ui.escape_markdown(done)} ; {passages}{new}, en {seconds} s."
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``n`` things, "" for none. Example: (2, "article ajouté", "articles ajoutés") -> "2 articles
+    ajoutés"."""
+    return "" if n == 0 else f"{n} {one if n == 1 else many}"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,12 +29,13 @@ Turn = Annotated[str, Field(max_length=MAX_QUESTION_CHARS)]
 
 
 class Search(BaseModel):
-    """A question and where to look; ``k`` defaults to RAG_TOP_K."""
+    """A question and where to look; ``k`` defaults to RAG_TOP_K. Types are strict ("k": "5"
+    is refused, not read as 5); a blank question is a 400 from the pipeline, as in the CLI."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    k: int | None = Field(None, ge=1, le=MAX_K)
+    question: str = Field(max_length=MAX_QUESTION_CHARS, examples=["Qui est Jake Sullivan ?"])
+    k: int | None = Field(None, ge=1, le=MAX_K, examples=[5])
     date_from: Month = Field("", pattern=f"{MONTH_PATTERN}|^$", examples=["2021-04"])
     date_to: Month = Field("", pattern=f"{MONTH_PATTERN}|^$", examples=["2021-12"])
     files: list[str] = Field([], max_length=MAX_FILES)
@@ -61,6 +62,23 @@ class Passages(BaseModel):
     passages: list[dict[str, Any]]
 
 
+class Error(BaseModel):
+    """Every error: one line that says what to do."""
+
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {  # what every endpoint may answer instead
+    401: {"model": Error, "description": "RAG_AUTH is set: log in with HTTP basic auth"},
+    429: {"model": Error, "description": "too many failed logins: wait"},
+    503: {"model": Error, "description": "no index yet: run `rag ingest`"},
+}
+QUESTION_ERRORS: dict[int | str, dict[str, Any]] = {  # and what a question may get
+    400: {"model": Error, "description": "blank question, or a body that is not JSON"},
+    422: {"model": Error, "description": "outside the limits, or files not indexed"},
+}
+
+
 class AnswerOut(BaseModel):
     """The object `rag ask --json` prints."""
 
@@ -74,21 +92,36 @@ class AnswerOut(BaseModel):
     llm: str | None = Field(description="the LLM asked, if any")
     sentences: list[dict[str, Any]] = Field(description="text, citations, dropped, supported")
     note: str = Field(description="why the LLM's answer was not kept, or could not be had")
+    query: str = Field(
+        "", description="what was searched: the question, or its rewrite with the history"
+    )
 
 
 def router(pipeline: Pipeline) -> APIRouter:
     """The endpoints, answering from ``pipeline``."""
-    api = APIRouter()
+    api = APIRouter(responses=ERRORS)
 
-    @api.post("/retrieve", response_model=Passages)
+    def indexed(files: list[str]) -> None:
+        """422 when ``files`` names an article that is not indexed (it would match nothing)."""
+        known = {row["file"] for row in pipeline.articles()}
+        missing = [name for name in dict.fromkeys(files) if name not in known]
+        if missing:
+            shown = ", ".join(missing[:10]) + (
+                f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            )
+            raise HTTPException(422, f"files: not indexed: {shown} (see GET /api/articles)")
+
+    @api.post("/retrieve", response_model=Passages, responses=QUESTION_ERRORS)
     def retrieve(body: Search) -> dict[str, Any]:
         """The passages retrieved for a question (hybrid dense + BM25), best first."""
+        indexed(body.files)
         hits = pipeline.retrieve(body.question, body.k, body.filters())
         return {"passages": [SearchResult.from_hit(h).as_dict() for h in hits]}
 
-    @api.post("/ask", response_model=AnswerOut)
+    @api.post("/ask", response_model=AnswerOut, responses=QUESTION_ERRORS)
     def ask(body: Ask) -> Any:
         """A cited answer, or an abstention; ``stream: true`` sends it as server-sent events."""
+        indexed(body.files)
         items = pipeline.stream(body.question, body.history, body.k, body.filters(), body.llm)
         first = next(items)  # a bad request fails here, before any event is sent
         if not body.stream:

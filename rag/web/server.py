@@ -2,13 +2,17 @@
 
 Errors are JSON ``{"error": "..."}`` with a 4xx code (5xx only for our own bugs, never with a
 traceback); RAG_AUTH protects the API (HTTP basic auth) as it protects the chat (login page).
-API docs at /docs are served from the swagger-ui-bundle package: nothing comes from a CDN.
+API docs at /docs are served from the swagger-ui-bundle package (Swagger UI 4, which renders
+OpenAPI 3.0: /openapi.json is written as 3.0.3 by rag/web/openapi.py): nothing comes from a CDN.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import math
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -34,6 +38,7 @@ def create_app(pipeline: Pipeline, settings: Settings) -> FastAPI:
     from fastapi import Depends, FastAPI
 
     from rag.web import webapp
+    from rag.web.openapi import as_openapi_30
     from rag.web.routes import router
 
     app = FastAPI(
@@ -46,6 +51,8 @@ def create_app(pipeline: Pipeline, settings: Settings) -> FastAPI:
     if settings.auth:
         _throttle_logins(app, LoginThrottle())
     app.include_router(router(pipeline), prefix="/api", dependencies=[Depends(_guard(settings))])
+    written = app.openapi  # FastAPI's 3.1 schema, converted once for the bundled Swagger UI
+    app.openapi = functools.cache(lambda: as_openapi_30(written()))  # type: ignore[method-assign]
     _docs(app)
     demo = webapp.build_app(pipeline, settings)
     # what launch() would set: only then does Gradio refuse a "file" that names a path on the
@@ -144,7 +151,11 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return reply(422, "; ".join(_problem(e) for e in exc.errors()))
+        errors = exc.errors()
+        unreadable = [_unreadable(e) for e in errors if _unreadable(e)]
+        if unreadable:
+            return reply(400, unreadable[0])
+        return reply(422, "; ".join(_problem(e) for e in errors))
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -157,6 +168,22 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         return reply(500, f"Internal error ({type(exc).__name__}): see the server log")
+
+
+def _unreadable(error: Any) -> str:
+    """The message for a request body that is not a JSON document at all ("" for any other error).
+
+    Example: {"type": "json_invalid", "loc": ("body", 23), "ctx": {"error": "Expecting value"}}
+        -> "request body is not valid JSON (position 23): Expecting value"
+    """
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        where = f" (position {loc[1]})" if len(loc) > 1 else ""
+        reason = error.get("ctx", {}).get("error", "")
+        return f"request body is not valid JSON{where}" + (f": {reason}" if reason else "")
+    if error.get("type") == "missing" and loc == ("body",):
+        return 'request body is empty: send a JSON object, e.g. {"question": "Qui est Jake Sullivan ?"}'
+    return ""
 
 
 def _problem(error: Any) -> str:
@@ -184,28 +211,51 @@ def _docs(app: FastAPI) -> None:
         )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for the server, or a ConfigError that says how to choose
+    another port. Bound before the index loads, so that a taken port fails at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} is taken: set RAG_PORT (RAG_PORT={port + 1} make run)"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): set RAG_HOST and RAG_PORT"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
 class Server:
     """The app served by uvicorn on settings.host:port, in this thread (``run``) or in a
-    background one (``start``/``stop``, for tests and embedding)."""
+    background one (``start``/``stop``, for tests and embedding). ``sock``: a socket from
+    ``listen``, else one is bound here (ConfigError when the port is taken)."""
 
-    def __init__(self, app: FastAPI, settings: Settings) -> None:
+    def __init__(self, app: FastAPI, settings: Settings, sock: socket.socket | None = None) -> None:
         import uvicorn
 
+        self.socket = sock or listen(settings.host, settings.port)
         config = uvicorn.Config(app, settings.host, settings.port, log_level="warning")
         self.uvicorn = uvicorn.Server(config)
         self.url = f"http://{settings.host}:{settings.port}/"
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        self.uvicorn.run()
+        self.uvicorn.run(sockets=[self.socket])
 
     def start(self, timeout: float = 30) -> Server:
-        self._thread = threading.Thread(target=self.uvicorn.run, daemon=True)
+        self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.uvicorn.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConfigError(f"Cannot serve on {self.url}: is the port taken?")
+                raise ConfigError(f"Cannot serve on {self.url}: see the server log")
             time.sleep(0.05)
         return self
 
@@ -213,3 +263,4 @@ class Server:
         self.uvicorn.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.socket.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import InputError
-from rag.index.corpus import decode
+from rag.index.corpus import decode, parse_article
 from rag.index.retrieval import Filters, months_in_order
 
 if TYPE_CHECKING:
@@ -25,9 +25,8 @@ EXAMPLES = [
     "Comment s'appelle l'ambassadeur russe à Washington rappelé pour consultations ?",
     "Qui est le porte-parole du Kremlin ?",
 ]
-MAX_NAME_CHARS = 100
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~])")
-_UNSAFE_NAME = re.compile(r"[^\w\-]+")
+_BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+")  # shown as one blank line
 
 CSS = """
 .rag-sources { display: flex; flex-direction: column; gap: 0.6rem; }
@@ -38,7 +37,7 @@ CSS = """
   margin-bottom: 0.3rem; }
 .rag-source-head b { color: var(--body-text-color); }
 .rag-source-title { font-weight: 600; margin-bottom: 0.3rem; }
-.rag-source-text { font-size: 0.92rem; line-height: 1.45; }
+.rag-source-text { font-size: 0.92rem; line-height: 1.45; white-space: pre-line; }
 .rag-source mark, .rag-article mark { background: #ffe066; color: #222; padding: 0 1px;
   border-radius: 2px; }
 .rag-article .rag-passage { background: rgba(255, 224, 102, 0.25); }
@@ -49,6 +48,7 @@ CSS = """
 .rag-unsure { border-left: 4px solid #ca8a04; padding-left: 0.6rem; color: #a16207;
   font-size: 0.9rem; margin-top: 0.4rem; }
 .rag-query { font-size: 0.82rem; color: var(--body-text-color-subdued); margin-top: 0.4rem; }
+footer .divider { display: none; }
 """
 
 
@@ -119,14 +119,27 @@ def _source_card(index: int, source: Source, show_scores: bool) -> str:
         details.append(esc(source.date))
     if show_scores:
         details.append(f'score <span class="rag-score">{source.score:.3f}</span>')
-    passage = highlight(p.text, source.start - p.start, source.end - p.start)
+    passage = _BLANK_LINES.sub(
+        "\n\n", highlight(p.text, source.start - p.start, source.end - p.start)
+    )
+    # a passage that opens the article starts with its title: shown once, in the passage
+    title = "" if begins_with(p.text, source.title) else source.title
     return (
         f'<div class="rag-source" data-index="{index}" data-file="{esc(source.file)}" '
         f'role="button" tabindex="0" title="Ouvrir l\'article">'
         f'<div class="rag-source-head">{" · ".join(details)}</div>'
-        f'<div class="rag-source-title">{esc(source.title)}</div>'
-        f'<div class="rag-source-text">{passage}</div></div>'
+        + (f'<div class="rag-source-title">{esc(title)}</div>' if title else "")
+        + f'<div class="rag-source-text">{passage}</div></div>'
     )
+
+
+def begins_with(text: str, title: str) -> bool:
+    """Whether ``text`` opens with ``title`` (a title cut short ends with "…"), spaces aside.
+
+    Example: ("Crise en Ukraine\n\nLe président…", "Crise en Ukraine") -> True
+    """
+    words = " ".join(title.removesuffix("…").split())
+    return bool(words) and " ".join(text.lstrip().lstrip("#").split()).startswith(words)
 
 
 def read_text(path: Path) -> str:
@@ -147,24 +160,46 @@ def article_html(source: Source) -> str:
     p = source.passage
     shift = _shift(text, p.start, p.text)
     head = f"{html.escape(source.file)}" + (f" · {html.escape(source.date)}" if source.date else "")
+    begin, title = _article_start(path, text, source.title, source.start + shift)
     body = passage_html(
-        text, p.start + shift, p.end + shift, source.start + shift, source.end + shift
+        text, p.start + shift, p.end + shift, source.start + shift, source.end + shift, begin
     )
     return (
-        f'<div class="rag-article"><h3>{html.escape(source.title)}</h3>'
-        f'<div class="rag-source-head">{head}</div>'
+        '<div class="rag-article">'
+        + (f"<h3>{html.escape(title)}</h3>" if title else "")
+        + f'<div class="rag-source-head">{head}</div>'
         f'<div class="rag-article-body">{body}</div></div>'
     )
 
 
-def passage_html(text: str, start: int, end: int, mark_start: int, mark_end: int) -> str:
-    """Escaped ``text`` with [start, end) shaded and [mark_start, mark_end) inside it marked."""
-    start, end = _clamp(start, 0, len(text)), _clamp(end, 0, len(text))
+def _article_start(path: Path, text: str, title: str, keep: int) -> tuple[int, str]:
+    """(where the article view's text starts, the title above it, "" for none).
+
+    The date header is metadata, never shown; a first line that is the title is shown once, as
+    the title; a title cut short from the first line is not shown above it. Nothing from
+    ``keep`` on (the cited sentence) is ever left out.
+    """
+    start = parse_article(path, text, "").body_start
+    start += len(text[start:]) - len(text[start:].lstrip())
+    line = text[start:].split("\n", 1)[0]
+    if line.strip().lstrip("#").strip() == title:
+        after = start + len(line)
+        after += len(text[after:]) - len(text[after:].lstrip())
+        return (after if after <= keep else min(start, keep)), title
+    return min(start, keep), "" if begins_with(text[start:], title) else title
+
+
+def passage_html(
+    text: str, start: int, end: int, mark_start: int, mark_end: int, begin: int = 0
+) -> str:
+    """Escaped ``text[begin:]`` with [start, end) shaded and [mark_start, mark_end) inside it
+    marked."""
+    start, end = _clamp(start, begin, len(text)), _clamp(end, begin, len(text))
     end = max(start, end)
     mark_start, mark_end = _clamp(mark_start, start, end), _clamp(mark_end, start, end)
     inner = highlight(text[start:end], mark_start - start, mark_end - start)
     esc = html.escape
-    return f'{esc(text[:start])}<span class="rag-passage">{inner}</span>{esc(text[end:])}'
+    return f'{esc(text[begin:start])}<span class="rag-passage">{inner}</span>{esc(text[end:])}'
 
 
 def _shift(text: str, start: int, expected: str) -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from rag.config import Settings
-from rag.web import handlers, ui, uploads
+from rag.config import MAX_K, Settings
+from rag.web import handlers, page, ui, uploads
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -24,10 +24,7 @@ def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
 
     now = handlers.corpus_choices(pipeline, settings)
     with gr.Blocks(title="Questions sur l'actualité", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "## Questions sur l'actualité\n"
-            "Réponses tirées des articles du corpus, avec leurs sources."
-        )
+        gr.Markdown(page.ABOUT, elem_id="rag-about")
         with gr.Tab("Questions"):
             filters = _chat_tab(pipeline, settings, now)
         with gr.Tab("Corpus"):
@@ -78,7 +75,9 @@ def _chat_tab(pipeline: Pipeline, settings: Settings, now: dict[str, Any]) -> li
                 )
                 clear = gr.Button("Nouvelle conversation", size="sm", elem_id="rag-clear")
             with gr.Accordion("Filtres et réglages", open=False):
-                k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages consultés")
+                k = gr.Slider(  # the API's range too (routes.Search.k)
+                    1, MAX_K, value=settings.top_k, step=1, label="Passages consultés"
+                )
                 with gr.Row():
                     date_from = _month_dropdown("Depuis (mois)", now["months"])
                     date_to = _month_dropdown("Jusqu'à (mois)", now["months"])
@@ -159,7 +158,9 @@ def _corpus_tab(settings: Settings, now: dict[str, Any]) -> dict[str, Any]:
             doomed = gr.Dropdown(
                 now["deletable"], value=None, label="Article à supprimer", allow_custom_value=True
             )
-            remove = gr.Button("Supprimer l'article", variant="stop")
+            remove = gr.Button("Supprimer l'article", variant="stop", elem_id="rag-delete")
+            # set by the confirmation box in the browser (REMOVE_JS), never shown
+            cancelled = gr.Checkbox(False, visible=False)
     status = gr.Markdown(elem_id="rag-corpus-status")
     return dict(
         table=table,
@@ -168,6 +169,7 @@ def _corpus_tab(settings: Settings, now: dict[str, Any]) -> dict[str, Any]:
         add=add,
         doomed=doomed,
         remove=remove,
+        cancelled=cancelled,
         status=status,
     )
 
@@ -181,8 +183,8 @@ def _wire_corpus(
     def add(paths: list[str] | None, replace: bool, progress: Any = gr.Progress()) -> Any:  # noqa: B008
         return handlers.upload(pipeline, settings, paths, replace, progress)
 
-    def remove(name: str | None, progress: Any = gr.Progress()) -> Any:  # noqa: B008
-        return handlers.delete(pipeline, settings, name, progress)
+    def remove(name: str | None, cancelled: bool, progress: Any = gr.Progress()) -> Any:  # noqa: B008
+        return handlers.delete(pipeline, settings, name, progress, cancelled)
 
     # one corpus change at a time, whoever asks; meanwhile answers come from the old index
     corpus = {"concurrency_limit": 1, "concurrency_id": "corpus"}
@@ -195,12 +197,16 @@ def _wire_corpus(
     )
     c["remove"].click(
         remove,
-        c["doomed"],
+        [c["doomed"], c["cancelled"]],
         [c["status"], *view],
         api_name="delete",
-        js="(name) => (name && confirm(`Supprimer ${name} du corpus ?`)) ? name : null",
+        js=REMOVE_JS,
         **corpus,
     )
+
+
+# asks before a deletion; "cancelled" tells the handler that the reader said no
+REMOVE_JS = "(name) => [name, Boolean(name) && !confirm(`Supprimer ${name} du corpus ?`)]"
 
 
 def mount_options(settings: Settings) -> dict[str, Any]:
@@ -212,7 +218,10 @@ def mount_options(settings: Settings) -> dict[str, Any]:
         "auth": settings.credentials(),
         "max_file_size": f"{settings.max_upload_mb}mb",
         "ssr_mode": False,
-        "footer_links": ["api", "settings"],
+        # no "api": Gradio's page documents its internal endpoints; the API is at /docs
+        "footer_links": ["settings"],
+        "i18n": gr.I18n(**page.translations()),
+        "js": page.PAGE_JS,
         "theme": gr.themes.Default(font=[font], font_mono=[mono]),
         "css": ui.CSS,
     }

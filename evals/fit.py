@@ -1,4 +1,4 @@
-"""Fit rag/answer/model.json on the dev splits of both corpora: `python -m evals.calibrate`.
+"""Fit rag/answer/model.json on the dev splits of both corpora: `python -m evals.fit`.
 
 Only `dev` questions are read; `test` questions are for `pytest evals/` to measure. Each corpus is
 indexed once into evals/.cache/ (ingest is incremental, so a re-run costs nothing; sentence
@@ -245,7 +245,7 @@ def main(argv: list[str]) -> int:
         fitted = calibrate(data, shipped if own_only else None)
         refit = {"answer_own_scale"} if own_only else {"sentence", "answer", "answer_own_scale"}
         extra = {}
-    made = provenance(data, "python -m evals.calibrate " + " ".join(argv)) | extra
+    made = provenance(data, "python -m evals.fit " + " ".join(argv)) | extra
     payload = {}
     for name, logistic in fitted._asdict().items():
         if logistic is None:
