@@ -22,8 +22,8 @@ import numpy as np
 from evals.fit import CORPORA, Example, best_answer, examples, fit
 from rag.answer.decision import Logistic, Thresholds, decide
 from rag.answer.features import ANSWER_FEATURES, READER_FEATURES, READER_RANK_FEATURES
+from rag.reader.evaluate import auc
 from rag.reader.model import Reader
-from rag.reader.train import auc
 
 FOLDS = 5
 THRESHOLD = 0.40

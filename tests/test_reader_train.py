@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag.reader.data import pairs, split_of
-from rag.reader.train import DATA, FILES, auc
+from rag.reader.evaluate import auc
+from rag.reader.train import DATA, FILES
 
 pytestmark = pytest.mark.slow  # loads the encoder and runs its lower layers: ~30 s
 

