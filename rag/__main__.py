@@ -191,12 +191,14 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     from rag.answer.corpus_scale import described
     from rag.answer.llm import LLM
+    from rag.answer.reading import status
     from rag.index.info import describe
     from rag.index.store import Store
 
     store = Store.open(settings)
     info = describe(store)
     info["abstention"] = described(store)
+    info["reader"] = status(settings)
     info["llm"] = LLM(settings).name if settings.llm else "none (extractive answers only)"
     if args.json:
         print(json.dumps(info, indent=2))

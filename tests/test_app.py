@@ -79,7 +79,8 @@ def test_uploaded_article_is_ingested_then_answerable(app_url: str, tmp_path: Pa
     article.write_text(TRIFOUILLIS, encoding="utf-8")
     session = client(app_url)
     status, _files, table, *_ = session.predict([handle_file(article)], False, api_name="/upload")
-    assert "**Ajouté** : trifouillis.txt" in status and "added 1" in status
+    assert "**Ajouté** : trifouillis.txt" in status and "1 article ajouté" in status
+    assert "added" not in status  # the status is French, not `rag ingest`'s English line
     assert "trifouillis.txt" in [row[0] for row in table["data"]]
     answer, sources = ask(session, "Qui est le maire de Trifouillis-les-Oies ?")
     assert "Gaston Lagaffe" in answer and "trifouillis.txt" in sources
@@ -117,7 +118,7 @@ def test_deleted_article_is_no_longer_answerable(app_url: str, tmp_path: Path) -
     question = "Qui a décoré le facteur de Groland ?"
     assert "Salengro" in ask(session, question)[0]
     status, table, *_ = session.predict("ephemere.md", api_name="/delete")
-    assert "removed 1" in status
+    assert "**Supprimé** : ephemere.md" in status and "1 article retiré" in status
     assert "ephemere.md" not in [row[0] for row in table["data"]]
     assert "Salengro" not in ask(session, question)[0]
 

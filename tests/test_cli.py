@@ -25,6 +25,7 @@ CONTRACT = {
     "sentences",
     "note",
     "unsure",
+    "query",  # issue #23: what was searched (a follow-up's rewrite)
 }
 SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
 
@@ -382,3 +383,20 @@ def test_an_unreadable_subfolder_is_reported(work: Path, tmp_path: Path) -> None
 
     assert done.code == 0, done.err
     assert "added 1" in done.out and "skipped 1 (prive: unreadable folder" in done.out
+
+
+def test_serve_on_a_taken_port_says_how_to_choose_another_before_any_work(
+    work: Path, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as taken:  # another server on that port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        index = tmp_path / "index"
+        run = rag("serve", "--port", str(port), "--index", str(index), cwd=work)
+
+    line = assert_one_line_error(run)
+    assert line == f"error: port {port} is taken: set RAG_PORT (RAG_PORT={port + 1} make run)"
+    assert not index.exists()  # checked before the index was built

@@ -17,6 +17,8 @@ DIPLOMATIE = "003_b5fe129bdbb88210.txt"
 CONTRACT = {"question", "answer", "abstained", "confidence", "sources"}
 CONTRACT |= {"mode", "llm", "sentences", "note"}  # issue #8: generative answers
 CONTRACT |= {"unsure"}
+CONTRACT |= {"query"}  # issue #23: what was searched, the rewrite of a follow-up
+COUNTRIES_EN = "Which countries said they were ready to host the summit?"
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +52,11 @@ def test_ask_gives_the_cli_json_object_and_follows_up(http: httpx.Client) -> Non
     assert set(first) == CONTRACT and not first["abstained"]
     assert "Sullivan" in first["answer"] and first["sources"][0]["file"] == SULLIVAN
 
+    assert first["query"] == SULLIVAN_Q
     body = {"question": "Avec qui s'est-il entretenu ?", "history": [SULLIVAN_Q]}
     follow_up = http.post("/api/ask", json=body).json()
     assert "Patrouchev" in follow_up["answer"]
+    assert follow_up["query"] != body["question"] and "Joe Biden" in follow_up["query"]
 
     off_topic = http.post("/api/ask", json={"question": "Recette de la blanquette de veau ?"})
     assert off_topic.json()["abstained"] and off_topic.json()["sources"] == []
@@ -93,8 +97,9 @@ def test_articles_and_health(http: httpx.Client) -> None:
     ("body", "complaint"),
     [
         ({"question": "x" * 2001}, "question"),
-        ({"question": ""}, "question"),
         ({"question": SULLIVAN_Q, "k": 0}, "k"),
+        ({"question": SULLIVAN_Q, "k": "5"}, "k"),
+        ({"question": SULLIVAN_Q, "stream": "true"}, "stream"),
         ({"question": SULLIVAN_Q, "k": 51}, "k"),
         ({"question": SULLIVAN_Q, "date_from": "2021-13"}, "date_from"),
         ({"question": SULLIVAN_Q, "date_to": "avril"}, "date_to"),
@@ -117,20 +122,58 @@ def test_bad_inputs_are_json_errors(
 
 
 def test_blank_question_and_broken_json_and_unknown_paths(http: httpx.Client) -> None:
-    blank = http.post("/api/ask", json={"question": "   "})
-    assert blank.status_code == 400 and "empty" in blank.json()["error"]
-    broken = http.post(
-        "/api/ask", content=b"{not json", headers={"content-type": "application/json"}
-    )
-    assert broken.status_code == 422 and "error" in broken.json()
+    for path in ("/api/ask", "/api/retrieve"):
+        for question in ("", "   "):
+            blank = http.post(path, json={"question": question})
+            assert blank.status_code == 400, (path, question, blank.text)
+            assert "The question is empty" in blank.json()["error"]
+    json_type = {"content-type": "application/json"}
+    broken = http.post("/api/ask", content=b'{"question": "Qui", "k": }', headers=json_type)
+    assert broken.status_code == 400
+    assert broken.json()["error"] == "request body is not valid JSON (position 25): Expecting value"
+    empty = http.post("/api/ask", content=b"", headers=json_type)
+    assert empty.status_code == 400 and "request body is empty" in empty.json()["error"]
     missing = http.get("/api/nothing-here")
     assert missing.status_code == 404 and "/docs" in missing.json()["error"]
     wrong_method = http.get("/api/ask")
     assert wrong_method.status_code == 405 and "error" in wrong_method.json()
 
 
+def test_files_that_name_no_indexed_article_are_listed(http: httpx.Client) -> None:
+    body = {"question": SULLIVAN_Q, "files": [SULLIVAN, "nope.txt", "../etc/passwd"]}
+    for path in ("/api/ask", "/api/retrieve"):
+        reply = http.post(path, json=body)
+        assert reply.status_code == 422, reply.text
+        error = reply.json()["error"]
+        assert "nope.txt, ../etc/passwd" in error and SULLIVAN not in error
+        assert "/api/articles" in error
+
+
+def test_a_quoted_sentence_never_spans_a_paragraph_break(http: httpx.Client) -> None:
+    """Issue #23: "…la semaine dernière.\\n\\nLe conseiller…" came back as one sentence."""
+    answer = http.post("/api/ask", json={"question": COUNTRIES_EN}).json()
+
+    quoted = [s["text"] for s in answer["sentences"]] + [s["text"] for s in answer["sources"]]
+    assert quoted and not [text for text in quoted if "\n\n" in text], quoted
+    assert "\n\n" not in answer["answer"]
+
+
+def test_the_chat_and_the_api_agree_on_the_number_of_passages(http: httpx.Client) -> None:
+    from rag.config import MAX_K
+
+    k = http.get("/openapi.json").json()["components"]["schemas"]["Search"]["properties"]["k"]
+    sliders = [
+        c["props"]
+        for c in http.get("/config").json()["components"]
+        if c["type"] == "slider" and c["props"]["label"] == "Passages consultés"
+    ]
+    assert [(s["minimum"], s["maximum"]) for s in sliders] == [(k["minimum"], k["maximum"])]
+    assert k["maximum"] == MAX_K == 50
+
+
 def test_openapi_and_offline_docs(http: httpx.Client) -> None:
     schema = http.get("/openapi.json").json()
+    assert schema["openapi"] == "3.0.3"  # what the bundled Swagger UI 4 renders
     assert {"/api/retrieve", "/api/ask", "/api/articles", "/api/health"} <= set(schema["paths"])
     question = schema["components"]["schemas"]["Search"]["properties"]["question"]
     assert question["maxLength"] == 2000

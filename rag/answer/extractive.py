@@ -17,7 +17,7 @@ from rag.answer.decision import Decision, Scale, Thresholds, decide
 from rag.answer.features import language
 from rag.answer.ranking import Candidate, gather
 from rag.answer.reading import Reader, read
-from rag.index.chunking import CAPTION, Passage, split_sentences
+from rag.index.chunking import CAPTION, Passage, crosses_paragraphs, split_sentences
 from rag.index.embedding import Embedder
 from rag.index.retrieval import Hit
 from rag.index.store import Store
@@ -89,6 +89,7 @@ class Answer:
         sentences = self.sentences or [Sentence(s.text, (s.n,)) for s in self.sources]
         return {
             "question": self.question,
+            "query": self.query or self.question,  # what was searched: a follow-up's rewrite
             "answer": self.text,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
@@ -180,7 +181,11 @@ def _with_next(question: str, first: Candidate) -> Candidate:
     spans = split_sentences(p.text)
     at = first.start - p.start
     after = [following for here, following in zip(spans, spans[1:]) if here[0] == at]
-    if not after or after[0][1] - at > MAX_ANSWER_CHARS:
+    if (
+        not after
+        or after[0][1] - at > MAX_ANSWER_CHARS
+        or crosses_paragraphs(p.text, at, after[0][0])  # a paragraph break ends the answer too
+    ):
         return first
     following = p.text[after[0][0] : after[0][1]]
     if (

@@ -93,7 +93,7 @@ class AnswerOut(BaseModel):
     sentences: list[dict[str, Any]] = Field(description="text, citations, dropped, supported")
     note: str = Field(description="why the LLM's answer was not kept, or could not be had")
     query: str = Field(
-        "", description="what was searched: the question, or its rewrite with the history"
+        description="what was searched: the question, or its rewrite with the history"
     )
 
 

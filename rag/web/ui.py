@@ -1,4 +1,4 @@
-"""Plain-Python helpers of the web UI: HTML for answers, sources and articles; upload checks.
+"""Plain-Python helpers of the web UI: HTML for answers, sources and articles.
 
 Nothing here imports gradio, so every piece is testable on its own. All article text is
 escaped before it reaches HTML: a corpus file is data, never markup.
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import InputError
-from rag.index.corpus import decode, parse_article
+from rag.index.corpus import CAPTION, decode, parse_article
 from rag.index.retrieval import Filters, months_in_order
 
 if TYPE_CHECKING:
@@ -134,12 +134,16 @@ def _source_card(index: int, source: Source, show_scores: bool) -> str:
 
 
 def begins_with(text: str, title: str) -> bool:
-    """Whether ``text`` opens with ``title`` (a title cut short ends with "…"), spaces aside.
+    """Whether ``text`` opens with ``title`` (a title cut short ends with "…"), spaces and
+    photo captions (never a title) aside.
 
     Example: ("Crise en Ukraine\n\nLe président…", "Crise en Ukraine") -> True
     """
+    lines = text.lstrip().split("\n")
+    while len(lines) > 1 and (not lines[0].strip() or CAPTION.search(lines[0])):
+        lines.pop(0)
     words = " ".join(title.removesuffix("…").split())
-    return bool(words) and " ".join(text.lstrip().lstrip("#").split()).startswith(words)
+    return bool(words) and " ".join("\n".join(lines).lstrip("#").split()).startswith(words)
 
 
 def read_text(path: Path) -> str:

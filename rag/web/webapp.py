@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from rag.answer.extractive import Source
     from rag.pipeline import Pipeline
 
+# asks before a deletion; "cancelled" tells the handler that the reader said no
+REMOVE_JS = "(name) => [name, Boolean(name) && !confirm(`Supprimer ${name} du corpus ?`)]"
+
 
 def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
     """The whole chat wired to ``pipeline``; rag/web/server.py mounts it with ``mount_options``."""
@@ -57,6 +60,7 @@ def _chat_tab(pipeline: Pipeline, settings: Settings, now: dict[str, Any]) -> li
             )
             with gr.Row():
                 question = gr.Textbox(
+                    label="Votre question",  # for screen readers
                     show_label=False,
                     placeholder="Votre question…",
                     scale=5,
@@ -139,6 +143,7 @@ def _corpus_tab(settings: Settings, now: dict[str, Any]) -> dict[str, Any]:
         column_widths=["24%", "9%", "57%", "10%"],
         datatype=["str", "str", "str", "number"],
         show_search="search",
+        elem_id="rag-corpus-table",
     )
     writable = uploads.writes_allowed(settings)  # handlers check it again: buttons can be forged
     if not writable:
@@ -203,10 +208,6 @@ def _wire_corpus(
         js=REMOVE_JS,
         **corpus,
     )
-
-
-# asks before a deletion; "cancelled" tells the handler that the reader said no
-REMOVE_JS = "(name) => [name, Boolean(name) && !confirm(`Supprimer ${name} du corpus ?`)]"
 
 
 def mount_options(settings: Settings) -> dict[str, Any]:
