@@ -67,7 +67,7 @@ def card(config: Config, figures: dict[str, float], seconds: float, done: str) -
         "trained": done,
         "held_out": {k: round(v, 4) for k, v in figures.items()},
         "train_seconds": round(seconds),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "commit": commit or "unknown",
         "date": datetime.date.today().isoformat(),
     }
