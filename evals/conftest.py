@@ -3,6 +3,7 @@ questions asked once; metrics are reported per split (tune on `dev`, only measur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 
 from evals.baseline import run_baseline
 from rag.answer.corpus_scale import forget
+from rag.answer.reading import reader_unavailable
 from rag.config import Settings
 from rag.measure import evaluation, reports
 from rag.pipeline import Pipeline
+from rag.reader.model import shipped
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALS = ROOT / "evals"
@@ -65,6 +68,12 @@ def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
         baseline = run_baseline(corpus, pipelines[name], gold) if name == "seeds" else None
         for split, result in evaluation.by_split(ours, baseline).items():
             results[f"{name}/{split}"] = result
+        # the same questions with the trained reader in the answer decision (RAG_READER=on)
+        if reader_unavailable():
+            pytest.fail(f"the reader is not measured: {reader_unavailable()}")
+        reading = dataclasses.replace(pipelines[name], reader=shipped())
+        for split, result in evaluation.by_split(evaluation.run_ours(reading, gold)).items():
+            results[f"{name}+reader/{split}"] = result
         # as a user who ran `rag calibrate` with the dev questions (their answers unread)
         pipeline = pipelines[name]
         questions = [item["question"] for item in gold if item.get("split", "dev") == "dev"]

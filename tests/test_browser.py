@@ -100,6 +100,43 @@ def test_ask_see_streamed_answer_and_open_the_highlighted_article(
     assert requests and not outside, f"requests left the machine: {outside}"
 
 
+# every example the empty chat offers: the file its answer must cite first, and the fact
+EXAMPLE_ANSWERS = {
+    "Qui est le conseiller à la sécurité nationale de Joe Biden ?": ("002_", "Jake Sullivan"),
+    "Quel dernier dirigeant de l'URSS a salué un sommet entre les deux présidents ?": (
+        "000_",
+        "Gorbatchev",
+    ),
+    "Comment s'appelle l'ambassadeur russe à Washington rappelé pour consultations ?": (
+        "004_",
+        "Antonov",
+    ),
+    "Quel jour Joe Biden s'entretient-il avec Vladimir Poutine en décembre ?": (
+        "003_",
+        "30 décembre",
+    ),
+}
+
+
+def test_every_example_question_of_the_page_is_answered_right(browser: Any, app_url: str) -> None:
+    """A newcomer clicks the examples first: each one gets its fact, cited from its article."""
+    from playwright.sync_api import expect
+
+    from rag.web.ui import EXAMPLES
+
+    assert set(EXAMPLES) == set(EXAMPLE_ANSWERS)
+    for question, (file, fact) in EXAMPLE_ANSWERS.items():
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(app_url, wait_until="load")
+        page.get_by_text(question).first.click()
+        answer = page.locator('#rag-chat [data-testid="bot"]').last
+        expect(answer).to_contain_text(fact)
+        expect(answer).to_contain_text("[1]")
+        expect(page.locator("#rag-sources .rag-source").first).to_contain_text(file)
+        page.close()
+
+
 @pytest.fixture(scope="module")
 def unsure_url(app_settings: Settings, app_pipeline: Pipeline) -> Iterator[str]:
     """The app with RAG_SURE_THRESHOLD=1: every answer it gives is below it."""

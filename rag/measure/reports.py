@@ -97,7 +97,7 @@ def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path
         coverage, precision = zip(*result["risk_coverage"], strict=True)
         axes.plot(coverage, precision, label=name)
     axes.set_xlabel("share of answerable questions answered")
-    axes.set_ylabel("precision when answering (first cited source right)")
+    axes.set_ylabel("precision when answering (gold file and fact)")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
     axes.grid(alpha=0.3)

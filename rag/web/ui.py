@@ -23,7 +23,9 @@ EXAMPLES = [
     "Qui est le conseiller à la sécurité nationale de Joe Biden ?",
     "Quel dernier dirigeant de l'URSS a salué un sommet entre les deux présidents ?",
     "Comment s'appelle l'ambassadeur russe à Washington rappelé pour consultations ?",
-    "Qui est le porte-parole du Kremlin ?",
+    # answered right today (tests/test_browser.py asks each in the page); "Qui est le
+    # porte-parole du Kremlin ?" was refused although 003 and 004 name Peskov: issue #20
+    "Quel jour Joe Biden s'entretient-il avec Vladimir Poutine en décembre ?",
 ]
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~])")
 _BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+")  # shown as one blank line
