@@ -54,7 +54,7 @@ class Config:
     seed: int = 13
     epochs: float = 1.5
     batch_pairs: int = 32
-    lr_top: float = 6e-5
+    lr_top: float = 1e-4
     lr_head: float = 1e-3
     warmup: float = 0.05
     listwise: float = 1.0  # weight of the listwise loss beside the pointwise one
@@ -244,12 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=float, default=Config.epochs)
     parser.add_argument("--limit", type=int, default=0, help="pairs per file (a quick try)")
     parser.add_argument("--top", type=int, default=TOP, help="e5 layers trained (of 12)")
+    parser.add_argument("--lr-top", type=float, default=Config.lr_top)
     parser.add_argument(
         "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
     )
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
     args = parser.parse_args(argv)
-    config = Config(epochs=args.epochs, limit=args.limit, top=args.top)
+    config = Config(epochs=args.epochs, limit=args.limit, top=args.top, lr_top=args.lr_top)
     work = args.work or WORK / config.key()
     started = time.monotonic()
     from rag.reader.evaluate import card, evaluate, write
