@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the one torch pin is pyproject.toml's (see there why it is exact), installed first
 TORCH := $(shell sed -n 's/^ *"\(torch[^"]*\)",$$/\1/p' pyproject.toml)
 
-.PHONY: install run check test lint bench ingest browser clean reliability reader
+.PHONY: install translator run check test lint bench ingest browser clean reliability reader
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,15 @@ $(LLM_STAMP): $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,llm]'
 	touch $(LLM_STAMP)
 
-install: $(STAMP)
+install: $(STAMP) translator
 
-run: $(STAMP)
+# English questions reach the French BM25 index through Debian's apertium (rag/index/translate.py);
+# optional: without root or apt, a note, and English questions are searched in English only
+translator:
+	@command -v apertium >/dev/null || (apt-get update -q && apt-get install -y -q apertium apertium-eng-spa apertium-fr-es) \
+	  || echo "note: apertium not installed: English questions reach BM25 in English only"
+
+run: $(STAMP) translator
 	$(BIN)/rag ingest
 	$(BIN)/rag serve
 
@@ -37,7 +43,7 @@ ingest: $(STAMP)
 browser:
 	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
 
-test: $(LLM_STAMP) browser
+test: $(LLM_STAMP) browser translator
 	$(BIN)/pytest tests/ evals/
 
 # the inner loop (about 2 min warm): lint, then the tests that start no subprocess, server,

@@ -194,11 +194,17 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     from rag.answer.reading import status
     from rag.index.info import describe
     from rag.index.store import Store
+    from rag.index.translate import available
 
     store = Store.open(settings)
     info = describe(store)
     info["abstention"] = described(store)
     info["reader"] = status(settings)
+    info["translator"] = (
+        "apertium eng-spa -> es-fr: English questions also reach BM25 in French"
+        if available()
+        else "absent (make translator): English questions reach BM25 in English only"
+    )
     info["llm"] = LLM(settings).name if settings.llm else "none (extractive answers only)"
     if args.json:
         print(json.dumps(info, indent=2))

@@ -60,3 +60,18 @@ def tokenize(text: str) -> list[str]:
     unglued = _GLUED.sub(" ", text)
     words = [w for w in _WORD.findall(_ELISION.sub(" ", fold(unglued))) if w not in stopwords]
     return list(stemmer.stemWords(words))
+
+
+_EN = set(
+    "the what who whom which when where why how is are was were did does do of in to and".split()
+)
+_FR = set(
+    "le la les des du un une qui que quoi quel quelle est sont dans sur pour avec et au aux".split()
+)
+
+
+def language(text: str) -> str:
+    """ "en" or "fr", from common words. Example: "Who is Jake Sullivan?" -> "en"."""
+    words = re.findall(r"[a-z]+", fold(text))
+    english = sum(w in _EN for w in words)
+    return "en" if english > sum(w in _FR for w in words) else "fr"

@@ -9,7 +9,6 @@ from rag.answer.features import (
     ANSWER_FEATURES,
     Terms,
     has_expected_fact,
-    language,
     new_names,
     novelty,
     unknown_focus,
@@ -18,6 +17,7 @@ from rag.answer.ranking import MARGIN_CAP, Candidate, answer_features, best_firs
 from rag.index.bm25 import KeywordIndex
 from rag.index.chunking import Passage
 from rag.index.retrieval import Hit
+from rag.text import language
 
 TEXTS = {
     "geneve.txt": "Joe Biden a rencontré Vladimir Poutine à Genève le 16 juin.",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rag.answer.features import language
 from rag.errors import LLMUnavailable
-from rag.text import fold, tokenize
+from rag.text import fold, language, tokenize
 
 if TYPE_CHECKING:
     from rag.answer.llm import LLM

@@ -14,14 +14,13 @@ import numpy as np
 
 from rag.answer.citations import INSTRUCTION, Sentence
 from rag.answer.decision import Decision, Scale, Thresholds, decide
-from rag.answer.features import language
 from rag.answer.ranking import Candidate, gather
 from rag.answer.reading import Reader, read
 from rag.index.chunking import CAPTION, Passage, crosses_paragraphs, split_sentences
 from rag.index.embedding import Embedder
 from rag.index.retrieval import Hit
 from rag.index.store import Store
-from rag.text import fold, tokenize
+from rag.text import fold, language, tokenize
 
 NOT_FOUND = {
     "fr": "Je ne trouve pas cette information dans le corpus.",

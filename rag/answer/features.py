@@ -49,12 +49,6 @@ ANSWER_FEATURES = (
 _NUMBER = r"(\d+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|centaines?|milliers?|millions?|dizaines?)"
 MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre"
 DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
-_EN = set(
-    "the what who whom which when where why how is are was were did does do of in to and".split()
-)
-_FR = set(
-    "le la les des du un une qui que quoi quel quelle est sont dans sur pour avec et au aux".split()
-)
 # Nouns that name the kind of answer ("quelle date", "quel pays"), not a topic the text must hold.
 _ANSWER_TYPES = set(
     "date jour moment annee saison heure mois semaine nom type sorte genre fonction role ville pays"
@@ -130,13 +124,6 @@ class Terms:
         present = set(tokenize(text))
         missing = [w for t, w in self.idf.items() if t not in present]
         return max(missing, default=0.0) / max(self.idf.values())
-
-
-def language(text: str) -> str:
-    """ "en" or "fr", from common words. Example: "Who is Jake Sullivan?" -> "en"."""
-    words = re.findall(r"[a-z]+", fold(text))
-    english = sum(w in _EN for w in words)
-    return "en" if english > sum(w in _FR for w in words) else "fr"
 
 
 def has_expected_fact(question: str, sentence: str) -> bool:

@@ -17,7 +17,6 @@ from rag.answer.decision import Features, Logistic, models
 from rag.answer.features import (
     Terms,
     has_expected_fact,
-    language,
     new_names,
     novelty,
     unknown_focus,
@@ -27,7 +26,7 @@ from rag.index.chunking import CAPTION, MIN_SENTENCE, split_sentences
 from rag.index.embedding import Embedder
 from rag.index.retrieval import Hit
 from rag.index.store import Store, sentence_id
-from rag.text import fold
+from rag.text import fold, language
 
 MARGIN_CAP = 5.0
 

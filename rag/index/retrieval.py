@@ -12,6 +12,8 @@ from rag.index.chunking import Passage
 from rag.index.corpus import is_month, month_number
 from rag.index.embedding import Embedder
 from rag.index.store import Store
+from rag.index.translate import to_french
+from rag.text import language
 
 RRF_K = 60
 TIES = 5  # dense candidates asked beyond those used (see retrieve)
@@ -93,7 +95,7 @@ def retrieve(
         ),
         key=lambda item: (-item[1], item[0]),
     )[:candidates]
-    bm25 = snapshot.scores(question)
+    bm25 = snapshot.scores(keyword_query(question))
     matching = np.flatnonzero(bm25 > 0)
     if filters != Filters():
         matching = np.array(
@@ -106,6 +108,16 @@ def retrieve(
     cosine = dict(dense)
     best = sorted(fused, key=lambda i: -fused[i])[:k]
     return [Hit(snapshot.passages[i], fused[i], cosine.get(i, 0.0), float(bm25[i])) for i in best]
+
+
+def keyword_query(question: str) -> str:
+    """What BM25 reads: an English question with its French translation's words added.
+
+    Example: "Who is the Kremlin spokesman?" -> "Who is ... ? Qui est-ce qui est le porte-parole ..."
+    """
+    if language(question) != "en":
+        return question
+    return f"{question} {to_french(question)}".strip()
 
 
 def _best(scores: np.ndarray, matching: np.ndarray, n: int) -> np.ndarray:
