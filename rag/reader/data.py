@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from rag.index.chunking import split_sentences
 
 HELD_OUT = 0.2  # share of articles kept out of training, for the model card's figures
 MAX_SENTENCES = 12  # per question: the paragraph's first ones after the answer's (long ones)
+ELSEWHERE = 0  # per question: sentences of the article's other paragraphs, as negatives
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,33 @@ def split_of(title: str) -> str:
     return "test" if digest / 0xFFFFFFFF < HELD_OUT else "train"
 
 
-def pairs(path: Path, split: str) -> list[Pair]:
-    """Every pair of the ``split`` ("train" or "test") articles of a SQuAD-format file."""
+def pairs(path: Path, split: str, elsewhere: int = ELSEWHERE) -> list[Pair]:
+    """Every pair of the ``split`` ("train" or "test") articles of a SQuAD-format file; with
+    ``elsewhere``, each question also gets that many sentences of the article's other paragraphs
+    (same topic, another context: what the product's candidates from other articles look like)."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     out: list[Pair] = []
     for article in data:
         if split_of(article.get("title", "")) != split:
             continue
-        for paragraph in article["paragraphs"]:
-            out += list(_paragraph_pairs(paragraph["context"], paragraph["qas"]))
+        found = [list(_paragraph_pairs(p["context"], p["qas"])) for p in article["paragraphs"]]
+        for n, mine in enumerate(found):
+            out += mine
+            others = [p for m, ps in enumerate(found) if m != n for p in ps]
+            out += _elsewhere(mine, others, elsewhere)
+    return out
+
+
+def _elsewhere(mine: list[Pair], others: list[Pair], n: int) -> list[Pair]:
+    """For each question of ``mine``, ``n`` distinct sentences of ``others`` as negatives,
+    drawn by a generator seeded with the question's id (the same at every run)."""
+    sentences = list({p.sentence: p for p in others}.values())
+    out = []
+    for group in dict.fromkeys(p.group for p in mine):
+        first = next(p for p in mine if p.group == group)
+        rng = random.Random(group)
+        for p in rng.sample(sentences, min(n, len(sentences))):
+            out.append(Pair(first.question, p.sentence, p.before, 0, group, first.impossible))
     return out
 
 

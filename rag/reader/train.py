@@ -60,6 +60,7 @@ class Config:
     listwise: float = 1.0  # weight of the listwise loss beside the pointwise one
     limit: int = 0  # pairs per file, for a quick try (0: all)
     top: int = TOP
+    elsewhere: int = 0  # negatives from the article's other paragraphs, per question
     threads: int = 2
 
     def key(self) -> str:
@@ -111,11 +112,17 @@ class Split:
 
     @classmethod
     def load(
-        cls, reader: Reader, work: Path, split: str, limit: int, files: Sequence[str] = FILES
+        cls,
+        reader: Reader,
+        work: Path,
+        split: str,
+        limit: int,
+        files: Sequence[str] = FILES,
+        elsewhere: int = 0,
     ) -> Split:
         found: list[Pair] = []
         for name in files:
-            got = pairs(DATA / name, split)
+            got = pairs(DATA / name, split, elsewhere)
             found += got[:limit] if limit else got
         by_group: dict[str, list[Pair]] = defaultdict(list)
         for p in found:
@@ -170,7 +177,7 @@ def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str]:
 
     reader = Reader(load_encoder(), config.top)
     work.mkdir(parents=True, exist_ok=True)
-    data = Split.load(reader, work, "train", config.limit)
+    data = Split.load(reader, work, "train", config.limit, elsewhere=config.elsewhere)
     rng = random.Random(config.seed)
     epochs = [
         batches(data.groups, config.batch_pairs, rng)
@@ -245,12 +252,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="pairs per file (a quick try)")
     parser.add_argument("--top", type=int, default=TOP, help="e5 layers trained (of 12)")
     parser.add_argument("--lr-top", type=float, default=Config.lr_top)
+    parser.add_argument("--elsewhere", type=int, default=0, help="other-paragraph negatives")
     parser.add_argument(
         "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
     )
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
     args = parser.parse_args(argv)
-    config = Config(epochs=args.epochs, limit=args.limit, top=args.top, lr_top=args.lr_top)
+    config = Config(
+        epochs=args.epochs,
+        limit=args.limit,
+        top=args.top,
+        lr_top=args.lr_top,
+        elsewhere=args.elsewhere,
+    )
     work = args.work or WORK / config.key()
     started = time.monotonic()
     from rag.reader.evaluate import card, evaluate, write
