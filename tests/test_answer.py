@@ -129,7 +129,9 @@ LLM_KEYS = ("mode", "llm", "sentences", "note", "unsure")
 def test_json_contract(sullivan: Answer) -> None:
     data = json.loads(json.dumps(sullivan.as_dict(), ensure_ascii=False))
 
-    assert set(data) == {"question", "answer", "abstained", "confidence", "sources", *LLM_KEYS}
+    keys = {"question", "query", "answer", "abstained", "confidence", "sources", *LLM_KEYS}
+    assert set(data) == keys
+    assert data["query"] == SULLIVAN_Q  # no history: what was searched is the question
     assert 0.5 < data["confidence"] <= 1
     assert data["mode"] == "extractive" and data["llm"] is None and data["note"] == ""
     assert data["sentences"] == [
@@ -147,7 +149,8 @@ def test_json_contract(sullivan: Answer) -> None:
 def test_abstention_json_has_the_same_keys(seeds_pipeline: Pipeline) -> None:
     data = seeds_pipeline.ask("Quelle est la recette de la tarte tatin ?").as_dict()
 
-    assert set(data) == {"question", "answer", "abstained", "confidence", "sources", *LLM_KEYS}
+    keys = {"question", "query", "answer", "abstained", "confidence", "sources", *LLM_KEYS}
+    assert set(data) == keys and data["query"] == "Quelle est la recette de la tarte tatin ?"
     assert data["abstained"] is True and data["sentences"] == []
     assert data["confidence"] < seeds_pipeline.settings.abstain_threshold
     assert data["sources"] == []
@@ -265,3 +268,24 @@ def test_near_miss_question_abstains(seeds_pipeline: Pipeline) -> None:
 
     assert answer.abstained
     assert answer.withheld  # what it would have cited is kept for evaluation, not shown
+
+
+def test_the_sentence_after_the_answer_never_comes_from_the_next_paragraph(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Issue #23: the next sentence, when it holds new names, comes along with the answer, but
+    never across a blank line: a paragraph break ends the answer as it ends a sentence."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "geneve.txt").write_text(
+        " date 2021-06 Sommet de Genève\n\nLe sommet de Joe Biden et Vladimir Poutine aura lieu "
+        "à Genève le 16 juin.\n\nJake Sullivan et Nikolaï Patrouchev ont préparé la rencontre "
+        "pendant des semaines.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(index_dir=tmp_path / "index", abstain_threshold=0.0)
+    ingest([tmp_path / "corpus"], settings, embedder)
+
+    answer = Pipeline.load(settings, embedder=embedder).ask("Où aura lieu le sommet ?")
+
+    assert not answer.abstained and "Genève le 16 juin" in answer.text
+    assert "Sullivan" not in answer.text and "\n\n" not in answer.sources[0].text

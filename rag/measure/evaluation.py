@@ -33,6 +33,7 @@ METRICS = (
     "abstention_recall",
     "false_abstention",
     "precision_answered",
+    "source_precision",
     "answered",
     "precision_sure",
     "precision_unsure",
@@ -190,6 +191,11 @@ def metrics(records: list[Record]) -> dict[str, float]:
         "abstention_recall": _mean([r.abstained for r in unanswerable]),
         "false_abstention": _mean([r.abstained for r in answerable]),
         "precision_answered": _mean([_right(r) for r in records if not r.abstained]),
+        # the looser, older measure: the article cited first is a gold one (no fact needed),
+        # which a stock pipeline's top passage can be compared on
+        "source_precision": _mean(
+            [r.answerable and r.best in r.gold_sources for r in records if not r.abstained]
+        ),
         "answered": _mean([not r.abstained for r in answerable]),
         # answers given plainly, and those marked "à vérifier": how much the mark tells
         "precision_sure": _mean([_right(r) for r in records if not r.abstained and not r.unsure]),
