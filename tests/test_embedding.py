@@ -77,19 +77,6 @@ def test_without_a_visible_gpu_auto_is_the_cpu_and_cuda_a_clear_error() -> None:
     assert "torch sees no GPU" in refused and "RAG_DEVICE=auto or cpu" in refused
 
 
-def test_auto_and_cuda_put_the_model_on_the_gpu() -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("needs a GPU that torch sees")
-    for device in ("auto", "cuda"):
-        embedder = Embedder.load(PACKAGED_MINILM, device)
-        assert resolve_device(device) == embedder.device == "cuda"
-        assert str(embedder.model.device).startswith("cuda")
-        assert embedder.batch_size == BATCH_SIZES["cuda"]
-        assert embedder.embed_queries(["Qui ?"]).shape == (1, 384)
-
-
 def test_bundled_model_runs_on_the_cpu_whatever_the_device() -> None:
     assert Embedder.load(DEFAULT_MODEL, "auto").device == "cpu"
     with pytest.raises(ModelUnavailable, match="CPU only"):
