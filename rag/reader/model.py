@@ -102,7 +102,8 @@ class Reader(nn.Module):
         """One logit per (sentence, sentence before it) candidate of ``question``."""
         if not candidates:
             return []
-        with torch.inference_mode():
+        # bf16 as in training (its top layers were fitted under bf16 autocast): about half the time
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             q, q_mask = self.lower(self.ids([question_text(question)], MAX_QUESTION))
             texts = [candidate_text(s, b) for s, b in candidates]
             c, c_mask = self.lower(self.ids(texts, MAX_CANDIDATE))
