@@ -136,9 +136,8 @@ class Pipeline:
         s = self.settings
         thresholds = Thresholds(s.abstain_threshold, s.sure_threshold)
         scale = scale_of(store)
-        answer = compose(
-            question, hits, self.embedder, store, thresholds, query, vector, scale, self.reader
-        )
+        evidence = self._evidence(store, question, query, vector, hits)
+        answer = compose(evidence, query, thresholds, scale)
         if not llm or self.llm is None:
             yield answer
             return
@@ -171,7 +170,14 @@ class Pipeline:
         vector = self.embedder.embed_queries([question])[0]
         store = self._current()
         hits = self._retrieve(store, question, None, Filters(), vector)
-        evidence = gather(question, question, vector, hits, self.embedder, store)
+        return self._evidence(store, question, question, vector, hits)
+
+    def _evidence(
+        self, store: Store, question: str, query: str, vector: np.ndarray, hits: list[Hit]
+    ) -> Evidence:
+        """The sentences of ``hits``, featured and ranked, then read by the reader if it is on:
+        the one chain that answering and `rag calibrate` share."""
+        evidence = gather(question, query, vector, hits, self.embedder, store)
         return read(evidence, self.reader) if self.reader else evidence
 
     def calibrate(self, questions: list[str]) -> Calibration:

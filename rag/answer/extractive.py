@@ -14,12 +14,8 @@ import numpy as np
 
 from rag.answer.citations import INSTRUCTION, Sentence
 from rag.answer.decision import Decision, Scale, Thresholds, decide
-from rag.answer.ranking import Candidate, gather
-from rag.answer.reading import Reader, read
+from rag.answer.ranking import Candidate, Evidence
 from rag.index.chunking import CAPTION, Passage, crosses_paragraphs, split_sentences
-from rag.index.embedding import Embedder
-from rag.index.retrieval import Hit
-from rag.index.store import Store
 from rag.text import fold, language, tokenize
 
 NOT_FOUND = {
@@ -102,26 +98,15 @@ class Answer:
 
 
 def compose(
-    question: str,
-    hits: list[Hit],
-    embedder: Embedder,
-    store: Store,
-    thresholds: Thresholds,
-    query: str,
-    query_vector: np.ndarray,
-    scale: Scale | None = None,
-    reader: Reader | None = None,
+    evidence: Evidence, query: str, thresholds: Thresholds, scale: Scale | None = None
 ) -> Answer:
-    """Pick the best sentence(s) among the hits and cite them, or abstain.
+    """Cite the best sentence(s) of ``evidence`` (Pipeline.evidence), or abstain.
 
-    ``query`` is what was searched (the question, or its rewrite) and ``query_vector`` its
-    embedding; ``scale`` the index's own answer-feature scale, if `rag calibrate` set one;
-    ``reader`` the trained reader, with RAG_READER=on.
+    ``query`` is what was searched (the question, or its rewrite); ``scale`` the index's own
+    answer-feature scale, if `rag calibrate` set one.
     """
+    question = evidence.question
     lang = language(question)
-    evidence = gather(question, query, query_vector, hits, embedder, store)
-    if reader is not None:
-        evidence = read(evidence, reader)
     decision = decide(evidence.features(), thresholds, scale)
     ranked = evidence.ranked
     first = _with_next(question, ranked[0]) if ranked else None

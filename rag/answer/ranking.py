@@ -1,7 +1,7 @@
 """Every sentence of the retrieved passages, ranked, and the best one's answer features.
 
-``gather`` is the one feature chain: answering (extractive.py), `rag calibrate`
-(corpus_scale.py) and the fitting of the models (evals/fit.py) all call it. Each sentence
+``gather`` is the one feature chain: answering and `rag calibrate` (through
+Pipeline.evidence) and the fitting of the models (evals/fit.py) all call it. Each sentence
 gets SENTENCE_FEATURES (features.py) by name and the sentence model's logit; the best one's
 ANSWER_FEATURES go to the answer decision (decision.py).
 """
