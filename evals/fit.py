@@ -136,7 +136,7 @@ def calibrate_reader(data: list[Example], shipped: Models) -> Models:
     """The reader's sub-models (``reader_rank``, ``answer_reader`` and its own-scale twin) on
     examples read by the reader; ``shipped``'s other models are kept."""
     usable = [e for e in data if e.evidence.ranked]
-    ranker = _ranker(usable, READER_RANK_FEATURES)
+    ranker = fit_ranker(usable, READER_RANK_FEATURES)
     rows, labels = [], []
     for e in usable:
         row, best = best_answer(e, ranker)
@@ -153,7 +153,7 @@ def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     ranker's best sentence a right answer?) on the pooled scale and on each corpus's own.
     With ``shipped``, its ranker and pooled answer model are kept: only the own-scale one is fit."""
     usable = [e for e in data if e.evidence.ranked]
-    ranker = shipped.sentence if shipped else _ranker(usable)
+    ranker = shipped.sentence if shipped else fit_ranker(usable)
     rows, labels = [], []
     for e in usable:
         row, best = best_answer(e, ranker)
@@ -165,7 +165,7 @@ def calibrate(data: list[Example], shipped: Models | None = None) -> Models:
     return Models(ranker, fit(rows, np.array(labels), ANSWER_FEATURES), own)
 
 
-def _ranker(usable: list[Example], names: tuple[str, ...] = SENTENCE_FEATURES) -> Logistic:
+def fit_ranker(usable: list[Example], names: tuple[str, ...] = SENTENCE_FEATURES) -> Logistic:
     rows: list[Features] = []
     labels, weights = [], []
     for e in usable:

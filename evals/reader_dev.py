@@ -19,8 +19,8 @@ import sys
 
 import numpy as np
 
-from evals.fit import CORPORA, Example, best_answer, examples, fit
-from rag.answer.decision import Logistic, Thresholds, decide
+from evals.fit import CORPORA, Example, best_answer, examples, fit, fit_ranker
+from rag.answer.decision import Logistic, gate
 from rag.answer.features import ANSWER_FEATURES, READER_FEATURES, READER_RANK_FEATURES
 from rag.reader.evaluate import auc
 from rag.reader.model import Reader
@@ -38,13 +38,11 @@ def order_by(feature: str) -> Logistic:
 
 def variant(name: str, train: list[Example]) -> tuple[Logistic, tuple[str, ...]]:
     """The sentence model and the answer features of variant ``name``, fitted on ``train``."""
-    from evals.fit import _ranker
-
     if name == "off":
         return order_by("ranker"), ANSWER_FEATURES
     if name == "alone":
         return order_by("reader"), READER_FEATURES
-    return _ranker(train, READER_RANK_FEATURES), ANSWER_FEATURES + READER_FEATURES
+    return fit_ranker(train, READER_RANK_FEATURES), ANSWER_FEATURES + READER_FEATURES
 
 
 def measure(data: list[Example], name: str) -> dict[str, float]:
@@ -61,8 +59,7 @@ def measure(data: list[Example], name: str) -> dict[str, float]:
         model = fit(rows, np.array(labels), names)
         for e in (e for e, f in zip(data, folds) if f == k):
             row, best = best_answer(e, ranker)
-            gated = decide(row, Thresholds(0.0, 0.0)).gate
-            probs.append(0.0 if gated else float(model.probability([row])[0]))
+            probs.append(0.0 if gate(row) else float(model.probability([row])[0]))
             rights.append(e.right(best))
             answerable.append(bool(e.item["answerable"]))
     return figures(np.array(probs), np.array(rights), np.array(answerable))

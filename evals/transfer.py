@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from evals.fit import CORPORA, Example, best_answer, calibrate, examples
-from rag.answer.decision import Features, Logistic, Models, Thresholds, corpus_scale, decide
+from rag.answer.decision import Features, Logistic, Models, corpus_scale, gate
 from rag.config import Settings
 
 Rows = list[tuple[Features, Example, bool]]  # answer features, question, first source right
@@ -66,8 +66,7 @@ def measure(found: Rows, model: Logistic, total: list[Example]) -> dict[str, flo
 
 def model_says(row: Features, model: Logistic) -> float:
     """What ``model`` gives ``row``, behind the decision's gate (0 when the gate closes)."""
-    gated = decide(row, Thresholds(0.0, 0.0)).gate
-    return 0.0 if gated else float(model.probability([row])[0])
+    return 0.0 if gate(row) else float(model.probability([row])[0])
 
 
 def gap_closed(figures: dict[str, dict[str, float]]) -> float:

@@ -8,6 +8,7 @@ ANSWER_FEATURES go to the answer decision (decision.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -124,14 +125,12 @@ def answer_features(
 ) -> dict[str, float]:
     """ANSWER_FEATURES of the best candidate: how it ranks, what of the question it misses."""
     best = ranked[0]
-    rivals = [c.logit for c in ranked if c.hit.passage.file != best.hit.passage.file]
-    margin = min(MARGIN_CAP, best.logit - max(rivals)) if rivals else MARGIN_CAP
     english = language(question) == "en"
     hits = {c.hit.passage.id: c.hit for c in ranked}.values()
     others = [h.dense for h in hits if h.passage.file != best.hit.passage.file]
     return {
         "logit": best.logit,
-        "margin": margin,
+        "margin": _lead(ranked, lambda c: c.logit),
         "cosine": best.feature("cosine"),
         "window": best.feature("window"),
         "passage": best.feature("passage"),
@@ -197,7 +196,13 @@ def gather(
 def reader_features(ranked: list[Candidate]) -> dict[str, float]:
     """READER_FEATURES of the best sentence: its reader logit, and its lead over the best
     sentence of another file (MARGIN_CAP when there is none)."""
+    lead = _lead(ranked, lambda c: c.feature("reader"))
+    return {"reader": ranked[0].feature("reader"), "reader_margin": lead}
+
+
+def _lead(ranked: list[Candidate], value: Callable[[Candidate], float]) -> float:
+    """How far the best sentence's ``value`` is above the best of another file's, capped at
+    MARGIN_CAP (MARGIN_CAP when no other file has one)."""
     best = ranked[0]
-    rivals = [c.feature("reader") for c in ranked if c.hit.passage.file != best.hit.passage.file]
-    lead = best.feature("reader") - max(rivals) if rivals else MARGIN_CAP
-    return {"reader": best.feature("reader"), "reader_margin": min(MARGIN_CAP, lead)}
+    rivals = [value(c) for c in ranked if c.hit.passage.file != best.hit.passage.file]
+    return min(MARGIN_CAP, value(best) - max(rivals)) if rivals else MARGIN_CAP
