@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,17 +224,16 @@ def test_a_caption_right_before_the_answer_is_never_quoted(
 ) -> None:
     """The caption names the question's people and a place, as the answer does, and ranks
     first when captions are not set aside: only the sentence that states the fact is quoted."""
-    (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "geneve.txt").write_text(
-        " date 2021-06 Sommet de Genève\n\nJoe Biden et Vladimir Poutine à Genève (illustration). "
-        "— Photos Sipa / AP\nJoe Biden et Vladimir Poutine se retrouveront à Genève le 16 juin "
-        "pour leur premier sommet. Les délégations arriveront la veille au bord du lac Léman.\n",
-        encoding="utf-8",
+    pipeline = _one_article(
+        tmp_path,
+        embedder,
+        "Joe Biden et Vladimir Poutine à Genève (illustration). — Photos Sipa / AP\nJoe Biden et "
+        "Vladimir Poutine se retrouveront à Genève le 16 juin pour leur premier sommet. Les "
+        "délégations arriveront la veille au bord du lac Léman.\n",
+        abstain_threshold=0.0,
     )
-    settings = Settings(index_dir=tmp_path / "index", abstain_threshold=0.0)
-    ingest([tmp_path / "corpus"], settings, embedder)
 
-    answer = Pipeline.load(settings, embedder=embedder).ask("Joe Biden et Vladimir Poutine, où ?")
+    answer = pipeline.ask("Joe Biden et Vladimir Poutine, où ?")
 
     assert not answer.abstained and "le 16 juin" in answer.text
     assert "(illustration)" not in answer.text and "Sipa" not in answer.text
@@ -244,19 +244,14 @@ def test_a_photo_credit_never_comes_along_as_the_next_sentence(
     tmp_path: Path, embedder: Embedder
 ) -> None:
     """A credit holds names the answer lacks, which would make it come along (see above)."""
-    (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "geneve.txt").write_text(
-        " date 2021-06 Sommet de Genève\n\nLe sommet entre Joe Biden et Vladimir Poutine aura "
-        "lieu à Genève le 16 juin. Photo : Denis Balibouse / Reuters. Les délégations arriveront "
-        "la veille au bord du lac Léman.\n",
-        encoding="utf-8",
+    pipeline = _one_article(
+        tmp_path,
+        embedder,
+        "Le sommet entre Joe Biden et Vladimir Poutine aura lieu à Genève le 16 juin. Photo : "
+        "Denis Balibouse / Reuters. Les délégations arriveront la veille au bord du lac Léman.\n",
     )
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([tmp_path / "corpus"], settings, embedder)
 
-    answer = Pipeline.load(settings, embedder=embedder).ask(
-        "Où aura lieu le sommet entre Biden et Poutine ?"
-    )
+    answer = pipeline.ask("Où aura lieu le sommet entre Biden et Poutine ?")
 
     assert "Genève le 16 juin" in answer.text
     assert "Reuters" not in answer.text
@@ -275,17 +270,26 @@ def test_the_sentence_after_the_answer_never_comes_from_the_next_paragraph(
 ) -> None:
     """Issue #23: the next sentence, when it holds new names, comes along with the answer, but
     never across a blank line: a paragraph break ends the answer as it ends a sentence."""
-    (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "geneve.txt").write_text(
-        " date 2021-06 Sommet de Genève\n\nLe sommet de Joe Biden et Vladimir Poutine aura lieu "
-        "à Genève le 16 juin.\n\nJake Sullivan et Nikolaï Patrouchev ont préparé la rencontre "
-        "pendant des semaines.\n",
-        encoding="utf-8",
+    pipeline = _one_article(
+        tmp_path,
+        embedder,
+        "Le sommet de Joe Biden et Vladimir Poutine aura lieu à Genève le 16 juin.\n\nJake "
+        "Sullivan et Nikolaï Patrouchev ont préparé la rencontre pendant des semaines.\n",
+        abstain_threshold=0.0,
     )
-    settings = Settings(index_dir=tmp_path / "index", abstain_threshold=0.0)
-    ingest([tmp_path / "corpus"], settings, embedder)
 
-    answer = Pipeline.load(settings, embedder=embedder).ask("Où aura lieu le sommet ?")
+    answer = pipeline.ask("Où aura lieu le sommet ?")
 
     assert not answer.abstained and "Genève le 16 juin" in answer.text
     assert "Sullivan" not in answer.text and "\n\n" not in answer.sources[0].text
+
+
+def _one_article(tmp_path: Path, embedder: Embedder, body: str, **settings: Any) -> Pipeline:
+    """A pipeline over one article, "geneve.txt" (dated 2021-06, titled "Sommet de Genève")."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "geneve.txt").write_text(
+        f" date 2021-06 Sommet de Genève\n\n{body}", encoding="utf-8"
+    )
+    config = Settings(index_dir=tmp_path / "index", **settings)
+    ingest([tmp_path / "corpus"], config, embedder)
+    return Pipeline.load(config, embedder=embedder)
