@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.answer.extractive import Answer, drain, stream_prefixes
+from rag.answer.reading import status
 from rag.config import MAX_K
 from rag.index.corpus import MONTH_PATTERN
 from rag.index.info import describe
@@ -100,6 +101,7 @@ class AnswerOut(BaseModel):
 def router(pipeline: Pipeline) -> APIRouter:
     """The endpoints, answering from ``pipeline``."""
     api = APIRouter(responses=ERRORS)
+    reader = status(pipeline.settings)  # RAG_READER and the card: fixed for the process
 
     def indexed(files: list[str]) -> None:
         """422 when ``files`` names an article that is not indexed (it would match nothing)."""
@@ -138,9 +140,9 @@ def router(pipeline: Pipeline) -> APIRouter:
 
     @api.get("/health")
     def health() -> dict[str, Any]:
-        """The model, the index counts, the last ingest and the LLM (null: none)."""
+        """The model, the index counts, the last ingest, the LLM (null: none) and the reader."""
         llm = pipeline.llm.name if pipeline.llm else None
-        return {"status": "ok", **describe(pipeline.store), "llm": llm}
+        return {"status": "ok", **describe(pipeline.store), "llm": llm, "reader": reader}
 
     @api.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False
