@@ -69,8 +69,9 @@ def evaluated(pipelines: dict[str, Pipeline]) -> dict[str, dict[str, Any]]:
         for split, result in evaluation.by_split(ours, baseline).items():
             results[f"{name}/{split}"] = result
         # the same questions with the trained reader in the answer decision (RAG_READER=on)
-        if reader_unavailable():
-            pytest.fail(f"the reader is not measured: {reader_unavailable()}")
+        why = reader_unavailable()
+        if why:
+            pytest.fail(f"the reader is not measured: {why}")
         reading = dataclasses.replace(pipelines[name], reader=shipped())
         for split, result in evaluation.by_split(evaluation.run_ours(reading, gold)).items():
             results[f"{name}+reader/{split}"] = result
