@@ -121,8 +121,9 @@ def shipped() -> Reader | None:
     return Reader.load() if WEIGHTS.exists() else None
 
 
+@functools.cache
 def card(weights: Path = WEIGHTS) -> dict[str, Any]:
-    """The model card's provenance, kept inside the weights file."""
+    """The model card's provenance, kept inside the weights file (read once per process)."""
     if not weights.exists():
         return {}
     return dict(torch.load(weights, map_location="cpu", weights_only=True)["card"])

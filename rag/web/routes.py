@@ -101,7 +101,6 @@ class AnswerOut(BaseModel):
 def router(pipeline: Pipeline) -> APIRouter:
     """The endpoints, answering from ``pipeline``."""
     api = APIRouter(responses=ERRORS)
-    reader = status(pipeline.settings)  # RAG_READER and the card: fixed for the process
 
     def indexed(files: list[str]) -> None:
         """422 when ``files`` names an article that is not indexed (it would match nothing)."""
@@ -142,6 +141,7 @@ def router(pipeline: Pipeline) -> APIRouter:
     def health() -> dict[str, Any]:
         """The model, the index counts, the last ingest, the LLM (null: none) and the reader."""
         llm = pipeline.llm.name if pipeline.llm else None
+        reader = status(pipeline.settings)
         return {"status": "ok", **describe(pipeline.store), "llm": llm, "reader": reader}
 
     @api.api_route(
