@@ -144,7 +144,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(answer.as_dict(), ensure_ascii=False), flush=True)
             continue
         print(answer.text)
-        if answer.unsure:
+        if answer.warning():
             print(f"  ({answer.warning()})")
         for s in answer.sources:
             print(f"  [{s.n}] {printable(s.file)} ({s.date or 'sans date'}) « {s.text} »")

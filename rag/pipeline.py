@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ class Pipeline:
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The top ``k`` passages; ``vector`` is the question's embedding, if already made."""
-        return self._retrieve(self._current(), _check(question), k, filters, vector)
+        return self._retrieve(self.current(), _check(question), k, filters, vector)
 
     def ask(
         self,
@@ -130,7 +130,7 @@ class Pipeline:
             query = rewrite_with(self.llm, question, history or [])
         else:
             query = rewrite(question, history or [])
-        store = self._current()  # one snapshot for the whole answer, even if an ingest swaps it
+        store = self.current()  # one snapshot for the whole answer, even if an ingest swaps it
         vector = self.embedder.embed_queries([query])[0]  # once, for passages and sentences
         hits = self._retrieve(store, query, k, filters, vector)
         s = self.settings
@@ -138,6 +138,9 @@ class Pipeline:
         scale = scale_of(store)
         evidence = self._evidence(store, question, query, vector, hits)
         answer = compose(evidence, query, thresholds, scale)
+        if left := store.unembedded():  # an ingest is storing vectors: say so
+            total = len(store.keyword.passages)
+            answer = replace(answer, indexing=f"{total - left:,} / {total:,}")
         if not llm or self.llm is None:
             yield answer
             return
@@ -168,7 +171,7 @@ class Pipeline:
     def evidence(self, question: str) -> Evidence:
         """What the answer decision reads of ``question``'s retrieved sentences."""
         vector = self.embedder.embed_queries([question])[0]
-        store = self._current()
+        store = self.current()
         hits = self._retrieve(store, question, None, Filters(), vector)
         return self._evidence(store, question, question, vector, hits)
 
@@ -186,7 +189,7 @@ class Pipeline:
         rows = [row for q in questions if (row := self.evidence(_check(q)).features())]
         return calibrate(self.store, rows, self.settings.abstain_threshold)
 
-    def _current(self) -> Store:
+    def current(self) -> Store:
         """The index to answer from, refreshed in the background after another process's ingest.
 
         Embedded: checked every CHECK_SECONDS (one small file read); with a Chroma server,

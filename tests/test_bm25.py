@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
-from rag.index.bm25 import TOKENS_VERSION, KeywordIndex, passage_tokens
+from rag.index.bm25 import KeywordIndex, passage_tokens
 from rag.index.chunking import Passage
 
 TEXTS = [
@@ -83,23 +83,38 @@ def test_a_passage_without_content_words_is_indexed_as_a_placeholder() -> None:
     assert passage_tokens("le la les") == ["_"]
 
 
-def test_saved_tokens_come_back_passage_by_passage(keyword: KeywordIndex, tmp_path: Path) -> None:
-    built = KeywordIndex.build(keyword.passages)
-    built.save(tmp_path / "snapshot")
+def test_an_index_changed_article_by_article_scores_as_one_built_at_once() -> None:
+    passages = [passage(i, text) for i, text in enumerate(TEXTS * 4)]
+    passages = [replace(p, id=f"p{i}", path=f"/x/f{i}.txt") for i, p in enumerate(passages)]
+    built = KeywordIndex.build(passages)
 
-    loaded = KeywordIndex.load(tmp_path / "snapshot")
+    grown = KeywordIndex([])
+    for p in reversed(passages):  # newest first: the segments are not in index order
+        grown = grown.changed([p, passages[0]], {"p3"})  # p0 added once; p3 out and in
+    grown = grown.changed([passages[3]], {"p5"}).changed([passages[5]], set())
 
-    assert KeywordIndex.saved_tokens(tmp_path / "snapshot") == built.tokens
-    assert loaded.passages == keyword.passages
-    assert loaded.scores("Washington").tolist() == keyword.scores("Washington").tolist()
+    assert len(grown.segments) < len(passages) // 2  # merged as it grew
+    assert grown.passages == built.passages
+    for query in ("Washington", "pommes agence", "Kremlin Kremlin", "inconnu"):
+        assert grown.scores(query).tolist() == built.scores(query).tolist(), query
+    assert grown.idf("washington") == built.idf("washington")
 
 
-def test_tokens_saved_by_another_tokenizer_version_are_not_reused(tmp_path: Path) -> None:
-    folder = tmp_path / "snapshot"
-    KeywordIndex.build([passage(0, TEXTS[0])]).save(folder)
-    saved = (folder / "tokens.txt").read_text(encoding="utf-8")
-    (folder / "tokens.txt").write_text(
-        saved.replace(TOKENS_VERSION, "tokens 0", 1), encoding="utf-8"
-    )
+def test_changed_leaves_the_index_it_came_from_as_it_was(keyword: KeywordIndex) -> None:
+    before = keyword.scores("Washington").tolist()
 
-    assert KeywordIndex.saved_tokens(folder) is None
+    changed = keyword.changed([passage(9, "Washington encore.")], {"p0"})
+
+    assert keyword.scores("Washington").tolist() == before
+    assert [p.id for p in changed.passages] == ["p1", "p2", "p9"]
+
+
+def test_scores_are_those_of_bm25s_lucene_variant(keyword: KeywordIndex) -> None:
+    import bm25s
+
+    reference = bm25s.BM25()
+    reference.index([passage_tokens(p.text) for p in keyword.passages], show_progress=False)
+
+    expected = reference.get_scores(["washington", "kremlin"])
+
+    assert keyword.scores("Washington Kremlin") == pytest.approx(expected, rel=1e-6)

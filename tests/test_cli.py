@@ -26,6 +26,7 @@ CONTRACT = {
     "note",
     "unsure",
     "query",  # issue #23: what was searched (a follow-up's rewrite)
+    "indexing",  # issue #22: null, or how many passages have their vectors yet
 }
 SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
 

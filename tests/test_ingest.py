@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import shutil
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-import rag.index.snapshot
 from rag.config import PACKAGED_MINILM, Settings
 from rag.errors import InputError, ModelMismatch
 from rag.index.bm25 import KeywordIndex
@@ -18,6 +18,7 @@ from rag.index.chroma import SENTENCES
 from rag.index.chunking import answer_sentences, chunk_article
 from rag.index.corpus import Article, read_article
 from rag.index.embedding import Embedder
+from rag.index.info import describe
 from rag.index.ingest import IngestReport, ingest
 from rag.index.retrieval import retrieve
 from rag.index.store import Store, passage_of, sentence_id
@@ -171,49 +172,80 @@ def test_an_explicit_file_of_another_type_is_skipped(
     assert len(report.added) == 3
 
 
-def test_interrupted_before_publishing_is_finished_by_the_next_run(
-    settings: Settings, small_corpus: Path, embedder: Embedder
+class Crash(Exception):
+    """The kill of an ingest, at the second batch of passages it embeds."""
+
+
+def crashing(embedder: Embedder, monkeypatch: pytest.MonkeyPatch, after: int = 1) -> None:
+    calls = []
+    embed = embedder.embed_with_sentences
+
+    def embed_then_crash(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > after:
+            raise Crash
+        return embed(*args, **kwargs)
+
+    monkeypatch.setattr(embedder, "embed_with_sentences", embed_then_crash)
+
+
+def test_new_articles_are_searchable_by_keyword_before_their_vectors_are_stored(
+    settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest([small_corpus], settings, embedder)
     jazz = small_corpus / "jazz.txt"
     old_ids = passages_of(jazz)
-    published = keyword_ids(settings)
-    jazz.write_text(JAZZ_NEW, encoding="utf-8")
-    # the crash: new passages stored, stale ones neither deleted nor unpublished
-    article = read_article(jazz)
-    assert isinstance(article, Article)
-    new = chunk_article(article)
-    store = Store.create(settings, settings.embed_model)
-    store.upsert(new, embedder.embed_passages([p.text for p in new]).tolist())
-    assert keyword_ids(settings) == published  # readers still see the last whole ingest
-    hits = retrieve("inondation du casino de Montreux", Store.open(settings), embedder, k=10)
-    assert all(h.passage.id in published for h in hits)
+    jazz.write_text(JAZZ_NEW * 3, encoding="utf-8")
+    crashing(embedder, monkeypatch, after=0)  # killed before the first vector is stored
+
+    with pytest.raises(Crash):
+        ingest([small_corpus], replace(settings, batch_size=1), embedder, progress=lambda *_: None)
+    monkeypatch.undo()
+
+    store = Store.open(settings)
+    assert (
+        store.current.pending == passages_of(jazz) == keyword_ids(settings) - chroma_ids(settings)
+    )
+    assert not old_ids & keyword_ids(settings) and not old_ids & chroma_ids(settings)
+    hits = retrieve("inondation du casino de Montreux", store, embedder, k=3)
+    found = [h for h in hits if h.passage.id in passages_of(jazz)]
+    assert found and found[0].keyword > 0 and found[0].dense == 0  # by keyword; no vector yet
+    total = len(store.keyword.passages)
+    done = f"{total - len(passages_of(jazz))} / {total}"
+    assert describe(store)["indexing"] == f"{done} passages embedded"
+    answer = Pipeline.load(settings, embedder=embedder).ask("Pourquoi le festival est-il annulé ?")
+    assert answer.indexing == done and "Indexation en cours" in answer.warning()
+
+
+def test_interrupted_while_embedding_is_finished_by_the_next_run(
+    settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vectors stored before the kill are kept (the snapshot logs them) and not made again."""
+    ingest([small_corpus], settings, embedder)
+    (small_corpus / "festival.txt").write_text(JAZZ_NEW, encoding="utf-8")
+    (small_corpus / "rock.txt").write_text(JAZZ_NEW.replace("jazz", "rock"), encoding="utf-8")
+    crashing(embedder, monkeypatch, after=1)
+    with pytest.raises(Crash):
+        ingest([small_corpus], replace(settings, batch_size=1), embedder, progress=lambda *_: None)
+    left = Store.open(settings).current.pending
+    monkeypatch.undo()
 
     report = ingest([small_corpus], settings, embedder)
 
-    assert report.updated == ["jazz.txt"]
-    assert report.embedded == 0  # the interrupted run's vectors are reused
+    assert report.added == [] and report.embedded == len(left) == 1  # of festival and rock
     assert chroma_ids(settings) == keyword_ids(settings)
-    assert not old_ids & chroma_ids(settings)
-    assert {p.id for p in new} <= keyword_ids(settings)
+    assert not Store.open(settings).current.pending
 
 
-def test_an_ingest_tokenizes_only_what_it_adds_and_publishes_what_a_rebuild_would(
-    settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+def test_an_ingest_publishes_what_a_rebuild_would(
+    settings: Settings, small_corpus: Path, embedder: Embedder
 ) -> None:
     ingest([small_corpus], settings, embedder)
     (small_corpus / "festival.txt").write_text(JAZZ_NEW, encoding="utf-8")
     (small_corpus / "taiga.txt").unlink()
-    tokenized: list[str] = []
-    counted = rag.index.snapshot.passage_tokens
-    monkeypatch.setattr(
-        rag.index.snapshot, "passage_tokens", lambda t: tokenized.append(t) or counted(t)
-    )
 
     ingest([small_corpus], settings, embedder)
 
-    added = passages_of(small_corpus / "festival.txt")
-    assert len(tokenized) == len(added)
     store = Store.open(settings)
     stored = sorted(
         (passage_of(*record) for record in store.records(documents=True)),
@@ -231,15 +263,15 @@ def test_interrupted_after_publishing_is_cleaned_by_the_next_run(
     ingest([small_corpus], settings, embedder)
     taiga_ids = passages_of(small_corpus / "taiga.txt")
     (small_corpus / "taiga.txt").unlink()
-    # the crash: snapshot published without the stale passages, Chroma not yet cleaned
+    # the crash: snapshot published without the taiga, its vectors not yet deleted from Chroma
     store = Store.create(settings, settings.embed_model)
-    store.publish(exclude=taiga_ids, stamp=datetime.now(UTC).isoformat())
+    store.publish(store.keyword.changed([], taiga_ids), "crashed", orphans=taiga_ids)
     assert taiga_ids <= chroma_ids(settings)
     assert not taiga_ids & keyword_ids(settings)
 
     report = ingest([small_corpus], settings, embedder)
 
-    assert report.removed == ["taiga.txt"]
+    assert report.removed == [] and report.embedded == 0  # the last run had removed it
     assert not taiga_ids & chroma_ids(settings)
     assert chroma_ids(settings) == keyword_ids(settings)
 

@@ -10,6 +10,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import InputError
+from rag.index.bm25 import KeywordIndex
 from rag.index.chunking import Passage
 from rag.index.retrieval import RRF_K, Filters, Hit, retrieve
 from rag.index.store import Store
@@ -131,7 +132,7 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> Store:
     ]
     store = Store.create(Settings(index_dir=tmp_path_factory.mktemp("rrf") / "index"), "hand")
     store.upsert(passages, [list(v) for v in VECTORS])
-    store.publish(set(), "hand-made", passages)
+    store.publish(KeywordIndex.build(passages), "hand-made")
     return store
 
 

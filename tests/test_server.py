@@ -18,6 +18,7 @@ CONTRACT = {"question", "answer", "abstained", "confidence", "sources"}
 CONTRACT |= {"mode", "llm", "sentences", "note"}  # issue #8: generative answers
 CONTRACT |= {"unsure"}
 CONTRACT |= {"query"}  # issue #23: what was searched, the rewrite of a follow-up
+CONTRACT |= {"indexing"}  # issue #22: null, or how many passages have their vectors yet
 COUNTRIES_FR = "Quels pays se sont dits prêts à accueillir le sommet ?"
 COUNTRIES_EN = "Which countries said they were ready to host the summit?"
 

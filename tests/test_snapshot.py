@@ -1,15 +1,18 @@
-"""rag/index/snapshot.py: the keyword snapshot an ingest updates instead of rebuilding, and the
-atomic CURRENT pointer readers follow. Hand-made passages: no model, no Chroma."""
+"""rag/index/snapshot.py and segments.py: the keyword snapshot an ingest changes article by
+article, the manifest readers follow, and what it records of the work left in Chroma.
+Hand-made passages: no model, no Chroma."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from rag.index.bm25 import KeywordIndex, passage_tokens
+from rag.index.bm25 import KeywordIndex
 from rag.index.chunking import Passage
-from rag.index.snapshot import read, updated, write
+from rag.index.segments import GROWTH, merged
+from rag.index.snapshot import note_stored, read, write
 
 
 def passage(pid: str, path: str, start: int, text: str) -> Passage:
@@ -23,88 +26,108 @@ C1 = passage("c1", "/c/c.txt", 0, "Le festival de jazz de Montreux.")
 D1 = passage("d1", "/c/d.txt", 0, "Les ours bruns vivent dans la forêt.")
 
 
-def last_index(*passages: Passage) -> tuple[KeywordIndex, list[list[str]]]:
-    tokens = [passage_tokens(p.text) for p in passages]
-    return KeywordIndex.build(list(passages), tokens), tokens
+def test_a_changed_index_is_what_a_rebuild_from_scratch_gives() -> None:
+    last = KeywordIndex.build([B1, A1, C1])
 
-
-def never_read(ids: list[str]) -> list[Passage]:
-    assert not ids, f"read back {ids} although every passage was at hand"
-    return []
-
-
-def test_updated_is_what_a_rebuild_from_scratch_gives() -> None:
-    last, tokens = last_index(B1, A1, C1)
-    stored = {"a1", "a2", "b1", "d1"}  # c1 deleted; a2 and d1 added
-
-    made = updated(last, tokens, stored, [D1, A2], never_read)
+    made = last.changed([D1, A2], {"c1"})
 
     rebuilt = KeywordIndex.build([A1, A2, B1, D1])
     assert made.passages == rebuilt.passages  # in (path, start) order
-    assert made.tokens == rebuilt.tokens
-    for query in ("Genève", "ours", "jazz", "Poutine"):
+    for query in ("Genève", "ours", "jazz", "Poutine", "Sibérie Genève"):
         assert made.scores(query).tolist() == rebuilt.scores(query).tolist(), query
 
 
-def test_passages_no_longer_stored_are_dropped() -> None:
-    last, tokens = last_index(A1, B1, C1)
+def test_a_change_tokenizes_only_the_passages_it_adds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.index.bm25
 
-    made = updated(last, tokens, {"a1"}, [], never_read)
+    last = KeywordIndex.build([A1, B1, C1])
+    tokenized: list[str] = []
+    counted = rag.index.bm25.passage_tokens
+    monkeypatch.setattr(
+        rag.index.bm25, "passage_tokens", lambda t: tokenized.append(t) or counted(t)
+    )
 
-    assert [p.id for p in made.passages] == ["a1"]
+    last.changed([D1, A1], {"c1"})
 
-
-def test_kept_passages_reuse_their_tokens_instead_of_re_tokenizing() -> None:
-    last, tokens = last_index(A1, B1)
-    tokens[1] = ["jeton", "garde"]  # what an earlier ingest saved for b1
-
-    made = updated(last, tokens, {"a1", "b1", "c1"}, [C1], never_read)
-
-    assert made.tokens == [passage_tokens(A1.text), ["jeton", "garde"], passage_tokens(C1.text)]
+    assert tokenized == [D1.text]  # a1 is in already
 
 
-def test_stored_passages_known_nowhere_are_read_back_once_sorted() -> None:
-    last, tokens = last_index(A1)
-    asked: list[list[str]] = []
+def test_segments_stay_few_as_articles_arrive_one_by_one() -> None:
+    keyword = KeywordIndex([])
+    for i in range(200):
+        keyword = keyword.changed([passage(f"p{i}", f"/c/{i:03}.txt", 0, f"article {i}")], set())
 
-    def read_back(ids: list[str]) -> list[Passage]:
-        asked.append(ids)
-        return [p for p in (D1, C1) if p.id in ids]
+    sizes = [s.live for s in keyword.segments]
 
-    made = updated(last, tokens, {"a1", "b1", "c1", "d1"}, [B1], read_back)
-
-    assert asked == [["c1", "d1"]]  # left by an interrupted ingest: neither in last nor new
-    assert [p.id for p in made.passages] == ["a1", "b1", "c1", "d1"]
+    assert len(sizes) <= 9  # about log2(200)
+    assert all(older >= GROWTH * newer for older, newer in zip(sizes, sizes[1:]))
 
 
-def test_new_passages_not_stored_are_left_out() -> None:
-    last, tokens = last_index(A1)
+def test_a_segment_mostly_dead_is_rewritten_without_its_dead() -> None:
+    keyword = KeywordIndex.build([A1, A2, B1]).changed([], {"a1", "a2"})
 
-    made = updated(last, tokens, {"a1"}, [B1], never_read)
+    (segment,) = merged(keyword.segments)
 
-    assert [p.id for p in made.passages] == ["a1"]
+    assert [p.id for p in segment.passages] == ["b1"] and not segment.dead
 
 
 def test_a_written_snapshot_is_current_and_reads_back(tmp_path: Path) -> None:
-    keyword = KeywordIndex.build([A1, B1])
+    keyword = KeywordIndex.build([A1, B1]).changed([C1], {"b1"})
 
-    folder = write(tmp_path, keyword, "stamp-1")
-    loaded, where, stamp = read(tmp_path)
+    written = write(tmp_path, keyword, "stamp-1", pending={"c1"}, orphans={"b1"})
+    loaded = read(tmp_path)
 
-    assert where == folder and stamp == "stamp-1"
-    assert [p.id for p in loaded.passages] == ["a1", "b1"]
+    assert (tmp_path / "CURRENT").read_text() == written.name == loaded.name
+    assert loaded.stamp == "stamp-1"
+    assert (loaded.pending, loaded.orphans) == ({"c1"}, {"b1"})
+    assert loaded.keyword.passages == keyword.passages
+    assert loaded.keyword.scores("jazz Poutine").tolist() == keyword.scores("jazz Poutine").tolist()
 
 
-def test_writing_a_snapshot_replaces_the_previous_one(tmp_path: Path) -> None:
+def test_a_new_snapshot_writes_only_its_new_segment(tmp_path: Path) -> None:
+    first = write(tmp_path, KeywordIndex.build([A1, A2, B1, C1]), "stamp-1")
+    big = first.keyword.segments[0].name
+
+    second = write(tmp_path, first.keyword.changed([D1], {"a2"}), "stamp-2")
+
+    assert [s.name for s in second.keyword.segments][0] == big  # shared, not rewritten
+    manifest = json.loads((tmp_path / second.name).read_text())
+    assert manifest["segments"][0] == {"name": big, "dead": ["a2"]}
+    assert [p.id for p in read(tmp_path).keyword.passages] == ["a1", "b1", "c1", "d1"]
+
+
+def test_files_of_snapshots_older_than_the_previous_one_are_removed(tmp_path: Path) -> None:
     first = write(tmp_path, KeywordIndex.build([A1]), "stamp-1")
+    second = write(tmp_path, KeywordIndex.build([B1]), "stamp-2")  # a reader may still load first
+    assert (tmp_path / first.name).exists()
 
-    second = write(tmp_path, KeywordIndex.build([A1, C1]), "stamp-2")
+    third = write(tmp_path, KeywordIndex.build([C1]), "stamp-3")
 
-    assert not first.exists() and second.exists()
-    assert [p.id for p in read(tmp_path)[0].passages] == ["a1", "c1"]
-    assert not list(tmp_path.glob("*.tmp"))
+    names = {p.name for p in tmp_path.iterdir()}
+    assert first.name not in names and first.keyword.segments[0].name not in names
+    assert {second.name, third.name, third.keyword.segments[0].name} <= names
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_vectors_stored_since_the_manifest_leave_the_pending_list(tmp_path: Path) -> None:
+    published = write(tmp_path, KeywordIndex.build([A1, B1, C1]), "s", pending={"a1", "b1", "c1"})
+
+    note_stored(tmp_path, published, ["a1"])
+    note_stored(tmp_path, published, ["c1"])
+
+    assert published.pending == {"b1"}
+    assert read(tmp_path).pending == {"b1"}  # what a run after a crash would find
 
 
 def test_no_snapshot_is_a_file_not_found_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read(tmp_path)
+
+
+def test_a_snapshot_of_the_older_layout_is_a_file_not_found_error(tmp_path: Path) -> None:
+    """Before segments, CURRENT named a folder: the store rebuilds such a snapshot from Chroma."""
+    (tmp_path / "3f2a9c0d1e4b5a67-0c1d2e3f").mkdir()
+    (tmp_path / "CURRENT").write_text("3f2a9c0d1e4b5a67-0c1d2e3f")
+
     with pytest.raises(FileNotFoundError):
         read(tmp_path)

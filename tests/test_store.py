@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -34,9 +35,11 @@ def indexed(settings: Settings, small_corpus: Path, embedder: Embedder) -> Setti
     return settings
 
 
-def snapshot(settings: Settings) -> Path:
+def segment(settings: Settings) -> Path:
+    """The folder of the current keyword snapshot's first segment."""
     keyword = settings.index_dir / "keyword"
-    return keyword / (keyword / "CURRENT").read_text(encoding="utf-8").strip()
+    manifest = keyword / (keyword / "CURRENT").read_text(encoding="utf-8").strip()
+    return keyword / json.loads(manifest.read_text(encoding="utf-8"))["segments"][0]["name"]
 
 
 def in_step(settings: Settings) -> bool:
@@ -74,9 +77,7 @@ def test_bad_server_url_is_a_config_error(tmp_path: Path) -> None:
 
 def test_missing_file_in_keyword_snapshot_is_rebuilt_from_chroma(indexed: Settings) -> None:
     ids = {p.id for p in Store.open(indexed).keyword.passages}
-    victim = next(
-        f for f in sorted(snapshot(indexed).rglob("*")) if f.is_file() and "bm25" in str(f)
-    )
+    victim = segment(indexed) / "postings.npz"
     victim.unlink()
 
     store = Store.open(indexed)
@@ -84,9 +85,8 @@ def test_missing_file_in_keyword_snapshot_is_rebuilt_from_chroma(indexed: Settin
     assert {p.id for p in store.keyword.passages} == ids
     assert store.keyword.scores("taïga").max() > 0
     assert in_step(indexed)
-    rebuilt = snapshot(indexed)
-    assert (rebuilt / "passages.jsonl").is_file()
-    assert (rebuilt / victim.relative_to(victim.parent.parent)).is_file()
+    rebuilt = segment(indexed)
+    assert rebuilt != victim.parent and (rebuilt / "postings.npz").is_file()
 
 
 def test_missing_snapshot_pointer_is_rebuilt_from_chroma(indexed: Settings) -> None:
@@ -98,7 +98,7 @@ def test_missing_snapshot_pointer_is_rebuilt_from_chroma(indexed: Settings) -> N
 
 
 def test_unreadable_keyword_snapshot_is_index_corrupt(indexed: Settings) -> None:
-    (snapshot(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
+    (segment(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
 
     with pytest.raises(IndexCorrupt, match="run `rag ingest`"):
         _ = Store.open(indexed).keyword
@@ -108,7 +108,7 @@ def test_ingest_repairs_an_unreadable_keyword_snapshot(
     indexed: Settings, small_corpus: Path, embedder: Embedder
 ) -> None:
     """IndexCorrupt says "run `rag ingest` to repair it": that must work, files unchanged."""
-    (snapshot(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
+    (segment(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
 
     report = ingest([small_corpus], indexed, embedder)
 

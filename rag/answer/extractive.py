@@ -26,6 +26,11 @@ UNSURE = {
     "fr": "À vérifier : confiance {:.0f} %, lisez la source citée.",
     "en": "Unsure: confidence {:.0f}%, read the cited source.",
 }
+INDEXING = {
+    "fr": "Indexation en cours ({} passages ont leurs vecteurs) : les autres ne sont trouvés "
+    "que par mots-clés.",
+    "en": "Indexing ({} passages embedded): the others are found by keyword only.",
+}
 SECOND_SENTENCE_MARGIN = 1.0  # in logits: a second sentence must rank nearly as well as the first
 MAX_ANSWER_CHARS = 450  # a first sentence and the one after it, together
 _FACT = re.compile(r"\b(?:[A-ZÀ-Ý][\w-]+|\d[\d,.]*)")
@@ -74,10 +79,14 @@ class Answer:
     note: str = ""  # why the LLM's answer was not kept, or could not be had
     unsure: bool = False  # answered below RAG_SURE_THRESHOLD: the reader should check the source
     decision: Decision | None = None  # the answer decision behind it (decision.py)
+    indexing: str = ""  # while an ingest stores vectors: "12,400 / 50,000" passages have theirs
 
     def warning(self) -> str:
-        """What to tell the reader of an unsure answer ("" for the others)."""
-        return UNSURE[self.language].format(100 * self.confidence) if self.unsure else ""
+        """What to tell the reader of an unsure answer, or of one made while vectors are still
+        being stored ("" for the others)."""
+        unsure = UNSURE[self.language].format(100 * self.confidence) if self.unsure else ""
+        indexing = INDEXING[self.language].format(self.indexing) if self.indexing else ""
+        return " ".join(filter(None, (unsure, indexing)))
 
     def as_dict(self) -> dict[str, object]:
         """The JSON contract of `rag ask --json`."""
@@ -94,6 +103,7 @@ class Answer:
             "llm": self.llm or None,
             "sentences": [s.as_dict() for s in sentences],
             "note": self.note,
+            "indexing": self.indexing or None,
         }
 
 

@@ -6,17 +6,11 @@ listed here, so readers see a whole ingest or none of it.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from rag.index.chunking import Passage
+from rag.index.segments import Segment, merged
 from rag.text import tokenize
-
-# saved tokens are reused by later ingests: change this when ``tokenize`` changes
-TOKENS_VERSION = "tokens 1"
 
 
 def passage_tokens(text: str) -> list[str]:
@@ -24,49 +18,75 @@ def passage_tokens(text: str) -> list[str]:
     return tokenize(text) or ["_"]
 
 
-class KeywordIndex:
-    """Passages plus a BM25 model over them.
+K1, B = 1.5, 0.75  # Lucene's (and bm25s's) defaults
 
-    An index built here keeps each passage's ``tokens`` and saves them, so that the next ingest
-    tokenizes only the passages it adds (tokenizing was most of the time of a rebuild).
+
+class KeywordIndex:
+    """BM25 over immutable segments (rag/index/segments.py); ``passages`` in (path, start) order.
+
+    An index is never changed in place: ``changed`` gives a new one that shares the untouched
+    segments, so a reader keeps a consistent index while an ingest makes the next.
     """
 
-    def __init__(
-        self, passages: list[Passage], bm25: Any, tokens: list[list[str]] | None = None
-    ) -> None:
-        self.passages = passages
-        self.bm25 = bm25
-        self.tokens = tokens  # None when loaded: read only by an ingest, with saved_tokens
-        self.position = {p.id: i for i, p in enumerate(passages)}
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        rows = sorted(
+            (p.path, p.start, s, d)
+            for s, segment in enumerate(segments)
+            for d, p in enumerate(segment.passages)
+            if segment.alive[d]
+        )
+        self.passages = [segments[s].passages[d] for _, _, s, d in rows]
+        self.position = {p.id: i for i, p in enumerate(self.passages)}
+        self._slots = [np.full(len(s.passages), -1, dtype=np.int64) for s in segments]
+        for i, (_, _, s, d) in enumerate(rows):
+            self._slots[s][d] = i
+        self.frequency: dict[str, int] = {}  # live passages holding each term
+        for segment in segments:
+            for term, count in zip(segment.terms, segment.live_frequencies().tolist()):
+                if count:
+                    self.frequency[term] = self.frequency.get(term, 0) + count
+        total = sum(int(s.lengths[s.alive].sum()) for s in segments)  # exact: no rounding order
+        self._average = total / max(len(self.passages), 1)
         self._fixes: dict[str, str] = {}  # typo -> corpus token, remembered across questions
 
     @classmethod
-    def build(cls, passages: list[Passage], tokens: list[list[str]] | None = None) -> KeywordIndex:
-        """The index of ``passages``; ``tokens``, when given, are theirs (``passage_tokens``)."""
-        import bm25s
+    def build(cls, passages: list[Passage]) -> KeywordIndex:
+        """The index of ``passages`` from scratch, in one segment."""
+        if not passages:
+            return cls([])
+        return cls([Segment.build(passages, [passage_tokens(p.text) for p in passages])])
 
-        if tokens is None:
-            tokens = [passage_tokens(p.text) for p in passages]
-        bm25 = bm25s.BM25()
-        if passages:
-            bm25.index(tokens, show_progress=False)
-        return cls(passages, bm25, tokens)
+    def changed(self, add: list[Passage], remove: set[str]) -> KeywordIndex:
+        """A new index: this one with the passages ``remove`` out and ``add`` in (a passage id
+        always names the same text, so one already in is not added twice). Costs about the
+        passages changed, plus the occasional merge (segments.merged)."""
+        segments = [s.killed(remove) for s in self.segments]
+        add = [p for p in add if p.id not in self.position or p.id in remove]
+        if add:
+            segments.append(Segment.build(add, [passage_tokens(p.text) for p in add]))
+        return KeywordIndex(merged(segments))
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage, in ``self.passages`` order."""
-        if not self.passages:  # an index emptied by deleting every article
-            return np.zeros(0, dtype=np.float32)
-        tokens = [t for t in self.correct(tokenize(query)) if t in self.bm25.vocab_dict]
-        if not tokens:
-            return np.zeros(len(self.passages), dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        """BM25 score of every passage, in ``self.passages`` order; a repeated token counts again."""
+        out = np.zeros(len(self.passages), dtype=np.float64)
+        for token in (t for t in self.correct(tokenize(query)) if t in self.frequency):
+            idf = self.idf(token)
+            for segment, slots in zip(self.segments, self._slots):
+                docs, counts = segment.postings(token)
+                where = slots[docs]
+                keep = where >= 0
+                tf = counts[keep].astype(np.float64)
+                norm = 1 - B + B * segment.lengths[docs[keep]] / self._average
+                out[where[keep]] += idf * tf / (tf + K1 * norm)
+        return out.astype(np.float32)
 
     def correct(self, tokens: list[str]) -> list[str]:
         """Replace tokens the corpus never uses by a close corpus token (typos, missing letters).
 
         Example: ["washigton", "acumul"] -> ["washington", "accumul"]
         """
-        vocab = self.bm25.vocab_dict if self.passages else {}
+        vocab = self.frequency
         return [
             t if t in vocab or len(t) < 5 or t.isdigit() else self._fix(t, vocab) for t in tokens
         ]
@@ -84,48 +104,10 @@ class KeywordIndex:
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a stemmed token (0 for tokens the corpus never uses)."""
-        token_id = self.bm25.vocab_dict.get(token) if self.passages else None
-        if token_id is None:
+        df = self.frequency.get(token, 0)
+        if not df:
             return 0.0
-        indptr = self.bm25.scores["indptr"]
-        df = int(indptr[token_id + 1] - indptr[token_id])
-        n = len(self.passages)
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True)
-        with open(folder / "passages.jsonl", "w", encoding="utf-8") as out:
-            for passage in self.passages:
-                # its fields are flat strings and numbers: vars(), not asdict(), whose deep
-                # copies were two thirds of the time of saving 100k passages
-                out.write(json.dumps(vars(passage), ensure_ascii=False) + "\n")
-        if self.passages:
-            self.bm25.save(str(folder / "bm25"), show_progress=False)
-        if self.tokens is not None:
-            with open(folder / "tokens.txt", "w", encoding="utf-8") as out:
-                out.write(f"{TOKENS_VERSION}\n")
-                out.writelines(" ".join(tokens) + "\n" for tokens in self.tokens)
-
-    @staticmethod
-    def saved_tokens(folder: Path) -> list[list[str]] | None:
-        """The tokens saved with the index in ``folder``, passage by passage (None: none, or
-        made by another version of ``tokenize``)."""
-        try:
-            lines = (folder / "tokens.txt").read_text(encoding="utf-8").split("\n")
-        except FileNotFoundError:
-            return None
-        if lines[0] != TOKENS_VERSION:
-            return None
-        return [line.split(" ") for line in lines[1:-1]]
-
-    @classmethod
-    def load(cls, folder: Path) -> KeywordIndex:
-        import bm25s
-
-        with open(folder / "passages.jsonl", encoding="utf-8") as lines:
-            passages = [Passage(**json.loads(line)) for line in lines]
-        bm25 = bm25s.BM25.load(str(folder / "bm25")) if passages else bm25s.BM25()
-        return cls(passages, bm25)
+        return float(np.log(1 + (len(self.passages) - df + 0.5) / (df + 0.5)))
 
 
 def _one_substitution(a: str, b: str) -> bool:

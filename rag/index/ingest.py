@@ -1,8 +1,10 @@
-"""Incremental, crash-safe ingest: files -> passages -> embeddings -> Chroma + keyword index.
+"""Incremental, crash-safe ingest: files -> passages -> keyword index -> embeddings -> Chroma.
 
 Passage ids are derived from the file's path, its content hash and the passage number, so the
-work left is a set difference: ids wanted but not stored are embedded, ids stored but no longer
-wanted are deleted. An interrupted run therefore leaves a state the next run simply finishes.
+work left is a set difference: ids wanted but not published are added, ids published but no
+longer wanted are removed. New passages are published in the keyword snapshot first, so they
+are searchable by keyword within seconds; their vectors follow, and the snapshot records which
+are still pending. An interrupted run therefore leaves a state the next run simply finishes.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import IndexCorrupt, IndexReadOnly, InputError, NoIndex
+from rag.index.bm25 import KeywordIndex
 from rag.index.chunking import Passage, answer_sentences, chunk_article
 from rag.index.corpus import Article, Skipped, find_files, printable, read_article
 from rag.index.embedding import Embedder
-from rag.index.store import Store, passage_of
+from rag.index.snapshot import Published
+from rag.index.store import Store
 
 Progress = Callable[[int, int], None]
 PROGRESS_SECONDS = 1.0  # about how often a progress bar moves while passages are embedded
@@ -74,30 +78,72 @@ def ingest(
     roots = [p.resolve() for p in paths]
     with _lock(settings.index_dir):
         store = Store.create(settings, settings.embed_model, fresh=rebuild)
-        stored = _stored_ids(store)
+        # a new collection (a rebuild's, or one whose folder was lost) owes nothing to the snapshot
+        last = Published(KeywordIndex([])) if store.created else store.repaired()
+        stored: dict[str, set[str]] = defaultdict(set)
+        for passage in last.keyword.passages:
+            stored[passage.path].add(passage.id)
         in_scope = {path for path in stored if _under(Path(path), roots)}
         stale = {pid for path in in_scope for pid in stored[path] if pid not in wanted}
-        all_stored = {pid for ids in stored.values() for pid in ids}
-        new = [p for pid, p in wanted.items() if pid not in all_stored]
+        new = [p for pid, p in wanted.items() if pid not in last.keyword.position]
         _classify(articles, stored, in_scope, wanted, report)
-        # an index built before sentence vectors existed gets them for all its passages, once
-        backfill = [] if store.has_sentences else _stored_passages(store, stale)
-        if new or backfill:
-            embedder = embedder or Embedder.load(settings.embed_model, settings.device)
-            batch = settings.batch_size or embedder.batch_size
-            _embed_and_store(new, store, embedder, batch, progress)
-            _embed_and_store(backfill, store, embedder, batch, passages=False)
-            store.mark_sentences()
-        final = (all_stored - stale) | {p.id for p in new}
-        if new or stale or not _snapshot_holds(store, final):
-            store.publish(exclude=stale, stamp=datetime.now(UTC).isoformat(), new=new)
-            store.delete(sorted(stale))
-            if rebuild:
-                store.finish_fresh()
-    report.passages = len(final)
-    report.embedded = len(new)
+        stamp = datetime.now(UTC).isoformat()
+        keyword = last.keyword.changed(new, stale)
+        if store.rebuilding:  # the live index stays in use until the new one is complete
+            report.embedded = _embed(keyword.passages, store, settings, embedder, progress)
+            store.publish(keyword, stamp)
+            store.finish_fresh()
+        elif new or stale or last.pending or last.orphans or not store.has_sentences:
+            report.embedded = _complete(store, last, keyword, stamp, settings, embedder, progress)
+    report.passages = len(keyword.passages)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _complete(
+    store: Store,
+    last: Published,
+    keyword: KeywordIndex,
+    stamp: str,
+    settings: Settings,
+    embedder: Embedder | None,
+    progress: Progress | None,
+) -> int:
+    """Publish ``keyword`` (searchable now), then delete what it removed from Chroma and store
+    the vectors it still lacks, recording progress; publish it complete at the end. Returns
+    how many passages were embedded."""
+    removed = set(last.keyword.position) - set(keyword.position)
+    pending = (last.pending - removed) | (set(keyword.position) - set(last.keyword.position))
+    published = store.publish(keyword, stamp, pending, last.orphans | removed)
+    store.delete(sorted(published.orphans))
+    todo = [p for p in keyword.passages if p.id in pending]
+    # an index built before sentence vectors existed gets them for all its passages, once
+    backfill = [] if store.has_sentences else [p for p in keyword.passages if p.id not in pending]
+    _embed(todo, store, settings, embedder, progress, note=store.note_stored)
+    if backfill:
+        _embed(backfill, store, settings, embedder, None, passages=False)
+    store.mark_sentences()
+    store.publish(keyword, stamp)
+    return len(todo)
+
+
+def _embed(
+    todo: list[Passage],
+    store: Store,
+    settings: Settings,
+    embedder: Embedder | None,
+    progress: Progress | None,
+    passages: bool = True,
+    note: Callable[[list[str]], None] | None = None,
+) -> int:
+    """Embed and store ``todo``, loading the model only if there is something to embed."""
+    if progress:
+        progress(0, len(todo))
+    if todo:
+        embedder = embedder or Embedder.load(settings.embed_model, settings.device)
+        batch = settings.batch_size or embedder.batch_size
+        _embed_and_store(todo, store, embedder, batch, progress, passages, note)
+    return len(todo)
 
 
 def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
@@ -119,39 +165,16 @@ def _read_all(files: list[Path], report: IngestReport) -> list[Article]:
     return articles
 
 
-def _snapshot_holds(store: Store, ids: set[str]) -> bool:
-    """Is the published keyword snapshot readable and exactly ``ids``? If not, we republish."""
-    try:
-        return set(store.keyword.position) == ids
-    except IndexCorrupt:
-        return False
-
-
 def _indexed_files(settings: Settings) -> list[Path]:
     try:
         store = Store.open(settings)
     except NoIndex:
         return []
-    return [p for p in {Path(str(meta["path"])) for _, meta, _ in store.records()} if p.is_file()]
-
-
-def _stored_ids(store: Store) -> dict[str, set[str]]:
-    """Chroma's passage ids by file path; the paths of published passages come from the
-    keyword snapshot, so only the others (e.g. an interrupted ingest's) are read back."""
-    published: dict[str, str] = {}
     try:
-        if not store.rebuilding:  # the snapshot is the live collection's
-            published = {p.id: p.path for p in store.keyword.passages}
+        paths = {p.path for p in store.keyword.passages}
     except IndexCorrupt:
-        pass
-    ids = store.ids()
-    by_path: dict[str, set[str]] = defaultdict(set)
-    for pid in ids:
-        if pid in published:
-            by_path[published[pid]].add(pid)
-    for passage in store.passages([pid for pid in ids if pid not in published]):
-        by_path[passage.path].add(passage.id)
-    return by_path
+        paths = {str(meta["path"]) for _, meta, _ in store.records()}
+    return [p for p in map(Path, paths) if p.is_file()]
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -186,16 +209,16 @@ def _embed_and_store(
     batch: int,
     progress: Progress | None = None,
     passages: bool = True,
+    note: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Embed ``todo`` and their sentences (so that answers only look their vectors up), and
     store them; ``passages=False``: the passages are stored already, only their sentences.
+    ``note`` hears the ids of each batch once it is stored.
 
     ``progress`` hears (0, total) before the first passage is embedded, then every
     PROGRESS_SECONDS or so: the first call (which loads the model) takes one passage, the next
     ones as many as fit in that time, up to ``batch``.
     """
-    if progress:
-        progress(0, len(todo))
     done, step = 0, 1 if progress else batch
     while done < len(todo):
         started = time.perf_counter()
@@ -205,19 +228,13 @@ def _embed_and_store(
         if passages:
             store.upsert(chunk, [r[0].tolist() for r in rows])
         store.upsert_sentences(chunk, spans, [v.tolist() for r in rows for v in r[1:]])
+        if note:
+            note([p.id for p in chunk])
         done += len(chunk)
         if progress:
             progress(done, len(todo))
             each = (time.perf_counter() - started) / len(chunk)
             step = max(1, min(batch, int(PROGRESS_SECONDS / max(each, 1e-6))))
-
-
-def _stored_passages(store: Store, exclude: set[str]) -> list[Passage]:
-    return [
-        passage_of(pid, meta, text)
-        for pid, meta, text in store.records(documents=True)
-        if pid not in exclude
-    ]
 
 
 @contextmanager

@@ -1,13 +1,15 @@
 """Chroma (embedded or server) plus the BM25 keyword snapshot, kept in step.
 
-Chroma is the source of truth. The keyword snapshot is brought in line with it at the end of
-every ingest and published by an atomic rename (rag/index/snapshot.py); retrieval only returns
-passages the snapshot lists, so a reader never sees half an ingest.
+The keyword snapshot is the list of published passages: an ingest publishes its passages there
+first (searchable by keyword at once), then stores their vectors in Chroma; the snapshot says
+which are still pending (rag/index/snapshot.py). Retrieval only returns passages the snapshot
+lists, so a reader never sees half an ingest. Without a snapshot (a new machine on a Chroma
+server, a lost folder) it is rebuilt from Chroma.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ from rag.index.chroma import (
 )
 from rag.index.chunking import Passage, answer_sentences
 from rag.index.embedding import sentence_kind
+from rag.index.snapshot import Published
 
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
@@ -49,8 +52,9 @@ class Store:
         self.settings = settings
         self.client = client
         self.collection = collection
-        self._keyword: KeywordIndex | None = None
-        self._folder: Path | None = None  # where the loaded keyword snapshot was read from
+        self._current: Published | None = None
+        self._log_seen = (-1, 0)  # (size, passages left) of the snapshot's log when last read
+        self.created = False  # made by this Store.create: an earlier snapshot is not its own
         self._sentences: Any = None
 
     @classmethod
@@ -81,6 +85,7 @@ class Store:
             name = settings.collection + (NEXT if live is not None else "")
             drop_collection(client, name + SENTENCES)  # orphaned vectors of a collection gone
             store = cls(settings, client, new_collection(client, name))
+            store.created = True
         old = (live.metadata if live is not None else None) or {}
         meta = {k: v for k, v in old.items() if k in KEPT} | (store.collection.metadata or {})
         store.collection.modify(metadata={**meta, "embed_model": model})
@@ -188,30 +193,44 @@ class Store:
             known.update((sentence_id(p.id, start), row) for (start, _), row in zip(own, rows[1:]))
         return np.array([known[i] for i in ids], dtype=np.float32)
 
-    def publish(self, exclude: set[str], stamp: str, new: list[Passage] | None = None) -> None:
-        """Make a keyword snapshot of Chroma's passages (less ``exclude``) current: the last
-        one updated (``new``: the passages just stored), else one rebuilt from all of Chroma."""
-        keyword = None
-        try:
-            if not self.rebuilding:  # else everything is new: nothing to reuse
-                keyword = self._updated(self.keyword, self._folder, exclude, new or [])
-        except IndexCorrupt:
-            pass
-        self._save(keyword or self._from_chroma(exclude), stamp)
-        self.annotate(last_ingest=stamp)
+    def publish(
+        self,
+        keyword: KeywordIndex,
+        stamp: str,
+        pending: set[str] | frozenset[str] = frozenset(),
+        orphans: set[str] | frozenset[str] = frozenset(),
+    ) -> Published:
+        """Make ``keyword`` the current snapshot, atomically for readers (see rag/index/snapshot.py)."""
+        self._current = snapshot.write(self.root, keyword, stamp, pending, orphans)
+        if self.last_ingest != stamp:
+            self.annotate(last_ingest=stamp)
+        return self._current
 
-    def _updated(
-        self, last: KeywordIndex, folder: Path | None, exclude: set[str], new: list[Passage]
-    ) -> KeywordIndex | None:
-        """``last`` (read from ``folder``) brought in line with Chroma, if its tokens are known."""
-        tokens = last.tokens or (KeywordIndex.saved_tokens(folder) if folder else None)
-        if tokens is None or len(tokens) != len(last.passages):
-            return None
-        return snapshot.updated(last, tokens, set(self.ids()) - exclude, new, self.passages)
+    def unembedded(self) -> int:
+        """How many published passages still wait for their vectors (0: the index is complete).
 
-    def caught_up(self) -> KeywordIndex | None:
-        """The snapshot brought in line with Chroma from its saved tokens (None: none saved)."""
-        return self._updated(self.keyword, self._folder, set(), [])
+        Read from the snapshot's log, which the ingest appends to as it goes (another process's
+        ingest included): re-read only when it grew.
+        """
+        current = self.current
+        if not current.pending:
+            return 0
+        log = snapshot.log_path(self.root, current.name)
+        size = log.stat().st_size if log.exists() else 0
+        if self._log_seen[0] != size:
+            self._log_seen = (
+                size,
+                len(current.pending - snapshot.stored_since(self.root, current.name)),
+            )
+        return self._log_seen[1]
+
+    def note_stored(self, ids: list[str]) -> None:
+        """The vectors of the pending passages ``ids`` are in Chroma now."""
+        snapshot.note_stored(self.root, self.current, ids)
+
+    @property
+    def root(self) -> Path:
+        return self.settings.index_dir / "keyword"
 
     def ids(self) -> list[str]:
         """Every passage id Chroma holds (ids only: a third of the time of ``records``)."""
@@ -226,17 +245,18 @@ class Store:
         ]
         return [passage_of(*r) for g in got for r in zip(g["ids"], g["metadatas"], g["documents"])]
 
-    def _save(self, keyword: KeywordIndex, stamp: str) -> None:
-        """Write ``keyword`` as the local snapshot of the ingest ``stamp``; atomic for readers."""
-        self._folder = snapshot.write(self.settings.index_dir / "keyword", keyword, stamp)
-        keyword.tokens = None  # saved with it, for the next ingest; no reader needs them in memory
-        self._keyword = keyword
-
-    def _from_chroma(self, exclude: Container[str] = ()) -> KeywordIndex:
-        passages = [
-            passage_of(i, m, t) for i, m, t in self.records(documents=True) if i not in exclude
-        ]
+    def _from_chroma(self) -> KeywordIndex:
+        passages = [passage_of(i, m, t) for i, m, t in self.records(documents=True)]
         return KeywordIndex.build(sorted(passages, key=lambda p: (p.path, p.start)))
+
+    def _reconciled(self, last: Published) -> Published:
+        """``last`` with the passages other machines added to (or removed from) the Chroma server
+        since: in memory, this machine's snapshot stays its own ingests' record."""
+        ids = set(self.ids())
+        known = set(last.keyword.position)
+        added = self.passages(sorted(ids - known - last.orphans))
+        keyword = last.keyword.changed(added, known - ids - last.pending)
+        return Published(keyword, last.name, last.stamp, last.pending, last.orphans)
 
     @property
     def rebuilding(self) -> bool:
@@ -255,28 +275,37 @@ class Store:
 
     @property
     def keyword(self) -> KeywordIndex:
+        return self.current.keyword
+
+    @property
+    def current(self) -> Published:
         """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client).
 
         With a Chroma server, another machine may have ingested since this snapshot was
-        written: a snapshot older than the collection's last ingest is updated in memory.
+        written: a snapshot older than the collection's last ingest is brought up to date.
         """
-        if self._keyword is None:
-            root = self.settings.index_dir / "keyword"
+        if self._current is None:
             try:
-                self._keyword, self._folder, stamp = snapshot.read(root)
-                stale = stamp is not None and stamp != self.last_ingest
+                self._current = snapshot.read(self.root)
+                stale = self._current.stamp not in (None, self.last_ingest)
                 if self.settings.chroma_url and stale:
-                    last = self._updated(self._keyword, self._folder, set(), [])
-                    self._keyword, self._folder = last or self._from_chroma(), None
-                    self._keyword.tokens = None  # a reader does not need them: memory
+                    self._current = self._reconciled(self._current)
             except FileNotFoundError:  # repaired here; the collection's metadata is left alone
-                self._save(self._from_chroma(), self.last_ingest)
+                self._current = snapshot.write(self.root, self._from_chroma(), self.last_ingest)
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(
-                    f"Keyword index in {root} is unreadable ({exc}): run `rag ingest` to repair it"
+                    f"Keyword index in {self.root} is unreadable ({exc}): run `rag ingest` to "
+                    "repair it"
                 ) from exc
-        assert self._keyword is not None
-        return self._keyword
+        return self._current
+
+    def repaired(self) -> Published:
+        """The published snapshot, rebuilt from Chroma if it is unreadable (what ingest does)."""
+        try:
+            return self.current
+        except IndexCorrupt:
+            self._current = snapshot.write(self.root, self._from_chroma(), self.last_ingest)
+            return self._current
 
     def dense(self, vector: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """Nearest passages as (id, cosine similarity).

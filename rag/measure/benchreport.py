@@ -16,8 +16,8 @@ COLUMNS = {  # table column -> result key; the plot draws the same figures
     "index MB": "index_mb",
     "read all s": "chroma_read_all_s",
     "BM25 rebuild s": "bm25_build_s",
-    "BM25 update s": "bm25_update_s",
-    "ingest 1 article s": "ingest_one_article_s",
+    "add 1 article s": "ingest_one_article_s",
+    "delete 1 article s": "delete_one_article_s",
 }
 PANELS = {
     "latency (ms)": [
@@ -31,8 +31,8 @@ PANELS = {
         "bm25_load_s",
         "chroma_read_all_s",
         "bm25_build_s",
-        "bm25_update_s",
         "ingest_one_article_s",
+        "delete_one_article_s",
     ],
     "memory and disk (MB)": ["rss_mb", "index_mb", "bm25_snapshot_mb"],
 }

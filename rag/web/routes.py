@@ -96,6 +96,10 @@ class AnswerOut(BaseModel):
     query: str = Field(
         description="what was searched: the question, or its rewrite with the history"
     )
+    indexing: str | None = Field(
+        description='while an ingest stores vectors, how many passages have theirs ("12,400 / '
+        '50,000"): the others are found by keyword only; null when the index is complete'
+    )
 
 
 def router(pipeline: Pipeline) -> APIRouter:
@@ -142,7 +146,7 @@ def router(pipeline: Pipeline) -> APIRouter:
         """The model, the index counts, the last ingest, the LLM (null: none) and the reader."""
         llm = pipeline.llm.name if pipeline.llm else None
         reader = status(pipeline.settings)
-        return {"status": "ok", **describe(pipeline.store), "llm": llm, "reader": reader}
+        return {"status": "ok", **describe(pipeline.current()), "llm": llm, "reader": reader}
 
     @api.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False
