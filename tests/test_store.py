@@ -15,7 +15,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, NoIndex
-from rag.index.chroma import EF_SEARCH, NEXT, SENTENCES
+from rag.index.chroma import EF_SEARCH, NEXT
 from rag.index.embedding import Embedder
 from rag.index.ingest import ingest
 from rag.index.store import Store
@@ -149,10 +149,7 @@ def test_rebuild_interrupted_after_dropping_the_old_collection_is_finished(
 
     assert store.collection.name == indexed.collection
     assert set(store.collection.get(include=[])["ids"]) == ids
-    assert {c.name for c in store.client.list_collections()} == {
-        indexed.collection,
-        indexed.collection + SENTENCES,
-    }
+    assert {c.name for c in store.client.list_collections()} == {indexed.collection}
 
 
 def test_unfinished_rebuild_leaves_the_old_index_in_use(
@@ -164,7 +161,7 @@ def test_unfinished_rebuild_leaves_the_old_index_in_use(
     assert Store.open(indexed).collection.count() == count
     ingest([small_corpus], indexed, embedder)
     names = {c.name for c in Store.open(indexed).client.list_collections()}
-    assert names == {indexed.collection, indexed.collection + SENTENCES}
+    assert names == {indexed.collection}
     assert in_step(indexed)
 
 

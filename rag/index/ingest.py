@@ -117,6 +117,7 @@ def _complete(
     published = store.publish(keyword, stamp, pending, last.orphans | removed)
     store.delete(sorted(published.orphans))
     todo = [p for p in keyword.passages if p.id in pending]
+    store.move_sentences_in()
     # an index built before sentence vectors existed gets them for all its passages, once
     backfill = [] if store.has_sentences else [p for p in keyword.passages if p.id not in pending]
     _embed(todo, store, settings, embedder, progress, note=store.note_stored)
@@ -225,9 +226,11 @@ def _embed_and_store(
         chunk = todo[done : done + step]
         spans = [answer_sentences(p.text) for p in chunk]
         rows = embedder.embed_with_sentences([p.text for p in chunk], spans, batch, background=True)
+        sentences = [([start for start, _ in own], r[1:]) for own, r in zip(spans, rows)]
         if passages:
-            store.upsert(chunk, [r[0].tolist() for r in rows])
-        store.upsert_sentences(chunk, spans, [v.tolist() for r in rows for v in r[1:]])
+            store.upsert(chunk, [r[0].tolist() for r in rows], sentences)
+        else:
+            store.upsert_sentences(chunk, sentences)
         if note:
             note([p.id for p in chunk])
         done += len(chunk)

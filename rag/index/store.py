@@ -9,6 +9,8 @@ server, a lost folder) it is rebuilt from Chroma.
 
 from __future__ import annotations
 
+import base64
+from collections import defaultdict
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -27,6 +29,7 @@ from rag.index.chroma import (
     connect,
     drop_collection,
     finish_swap,
+    get_collection,
     guarded,
     new_collection,
     pages,
@@ -38,6 +41,11 @@ from rag.index.snapshot import Published
 
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
+
+INLINE = (
+    "sentences_inline"  # in a collection's metadata: its passages hold their sentences' vectors
+)
+SentenceRows = tuple[list[int], Any]  # a passage's sentences: where each starts, their vectors
 
 
 def sentence_id(passage_id: str, start: int) -> str:
@@ -55,7 +63,6 @@ class Store:
         self._current: Published | None = None
         self._log_seen = (-1, 0)  # (size, passages left) of the snapshot's log when last read
         self.created = False  # made by this Store.create: an earlier snapshot is not its own
-        self._sentences: Any = None
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -115,7 +122,13 @@ class Store:
             for i, pid in enumerate(got["ids"]):
                 yield pid, dict(got["metadatas"][i]), got["documents"][i] if documents else ""
 
-    def upsert(self, passages: list[Passage], vectors: Any) -> None:
+    def upsert(
+        self, passages: list[Passage], vectors: Any, sentences: list[SentenceRows] | None = None
+    ) -> None:
+        """Store ``passages`` with their ``vectors`` and, when given, their sentences' vectors."""
+        metadatas = [p.metadata() for p in passages]
+        if sentences is not None:
+            metadatas = [m | inline(*own) for m, own in zip(metadatas, sentences, strict=True)]
         page = self.client.get_max_batch_size()
         for i in range(0, len(passages), page):
             batch = passages[i : i + page]
@@ -123,51 +136,57 @@ class Store:
                 ids=[p.id for p in batch],
                 embeddings=vectors[i : i + page],
                 documents=[p.text for p in batch],
-                metadatas=[p.metadata() for p in batch],
+                metadatas=metadatas[i : i + page],
             )
 
     def delete(self, ids: list[str]) -> None:
         page = self.client.get_max_batch_size()
         for i in range(0, len(ids), page):
             self.collection.delete(ids=ids[i : i + page])
-            self.sentences.delete(where={"passage": {"$in": ids[i : i + page]}})
-
-    @property
-    def sentences(self) -> Any:
-        """The collection of sentence vectors, computed at ingest so answers need not embed."""
-        if self._sentences is None:
-            self._sentences = new_collection(self.client, self.collection.name + SENTENCES)
-        return self._sentences
 
     @property
     def has_sentences(self) -> bool:
-        """Were sentence vectors stored for every passage, as ingest makes them today (indexes
-        built before them, or before late chunking, were not)?"""
-        return self.sentence_kind() == sentence_kind(self.model)
+        """Were sentence vectors stored in every passage, as ingest makes them today (indexes
+        built before them, before late chunking or before they moved in, were not)?"""
+        meta = self.collection.metadata or {}
+        return self.sentence_kind() == sentence_kind(self.model) and INLINE in meta
 
     def sentence_kind(self) -> object:
         """How this index's sentence vectors were made (2 late-chunked, 1 each on its own;
         None: none stored yet)."""
         return (self.collection.metadata or {}).get("sentence_vectors")
 
-    def upsert_sentences(
-        self, passages: list[Passage], spans: list[list[tuple[int, int]]], vectors: Any
-    ) -> None:
-        """Store the vectors of each passage's sentences (``spans`` index the passage's text)."""
-        ids, metadatas = [], []
-        for p, own, meta in zip(passages, spans, (p.metadata() for p in passages)):
-            ids += [sentence_id(p.id, start) for start, _ in own]
-            metadatas += [{"passage": p.id, "file": meta["file"], "ym": meta["ym"]}] * len(own)
+    def upsert_sentences(self, passages: list[Passage], sentences: list[SentenceRows]) -> None:
+        """Store the sentence vectors of passages stored already."""
+        metadatas = [
+            p.metadata() | inline(*own) for p, own in zip(passages, sentences, strict=True)
+        ]
         page = self.client.get_max_batch_size()
-        for i in range(0, len(ids), page):
-            self.sentences.upsert(
-                ids=ids[i : i + page],
-                embeddings=vectors[i : i + page],
-                metadatas=metadatas[i : i + page],
+        for i in range(0, len(passages), page):
+            self.collection.update(
+                ids=[p.id for p in passages[i : i + page]], metadatas=metadatas[i : i + page]
             )
 
+    def move_sentences_in(self) -> None:
+        """Move the sentence vectors of an index made when they had a collection of their own
+        into their passages, once, embedding nothing again; then drop that collection."""
+        legacy = get_collection(self.client, self.collection.name + SENTENCES)
+        if legacy is None:
+            return
+        if self.sentence_kind() == sentence_kind(self.model) and not self.has_sentences:
+            rows: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+            for got in pages(self.client, legacy, ["embeddings"]):
+                for sid, vector in zip(got["ids"], got["embeddings"]):
+                    pid, start = sid.rsplit("@", 1)
+                    rows[pid].append((int(start), vector))
+            passages = self.passages(sorted(rows))
+            own = [sorted(rows[p.id], key=lambda row: row[0]) for p in passages]
+            self.upsert_sentences(passages, [([s for s, _ in r], [v for _, v in r]) for r in own])
+            self.mark_sentences()
+        drop_collection(self.client, legacy.name)
+
     def mark_sentences(self) -> None:
-        self.annotate(sentence_vectors=sentence_kind(self.model))
+        self.annotate(sentence_vectors=sentence_kind(self.model), **{INLINE: 1})
 
     def annotate(self, **values: Any) -> None:
         """Add ``values`` to the collection's metadata (Chroma's modify replaces it whole)."""
@@ -177,8 +196,12 @@ class Store:
         """Stored vectors of the sentences ``ids`` (those the index lacks are left out)."""
         if not ids or not self.has_sentences:
             return {}
-        got = guarded(lambda: self.sentences.get(ids=ids, include=["embeddings"]))
-        return dict(zip(got["ids"], got["embeddings"]))
+        owners = sorted({i.rsplit("@", 1)[0] for i in ids})
+        got = guarded(lambda: self.collection.get(ids=owners, include=["metadatas"]))
+        found: dict[str, Any] = {}
+        for pid, meta in zip(got["ids"], got["metadatas"]):
+            found |= outline(pid, meta or {})
+        return {i: found[i] for i in ids if i in found}
 
     def sentence_matrix(
         self, ids: list[str], passages: list[Passage], embedder: Embedder
@@ -271,7 +294,6 @@ class Store:
         drop_collection(self.client, self.settings.collection + SENTENCES)
         drop_collection(self.client, self.settings.collection)
         self.collection = finish_swap(self.client, self.settings.collection)
-        self._sentences = None
 
     @property
     def keyword(self) -> KeywordIndex:
@@ -319,6 +341,29 @@ class Store:
             )
         )
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
+
+
+def inline(starts: list[int], vectors: Any) -> dict[str, str]:
+    """A passage's sentence vectors as flat metadata: where each sentence starts in its text,
+    and the vectors in float16 (half the bytes; cosines move by about 1e-4), in base64.
+
+    Example: ([0, 52], two vectors) -> {"sentence_starts": "0,52", "sentence_f16": "AAA8..."}
+    """
+    packed = np.asarray(vectors, dtype=np.float16).tobytes()
+    return {
+        "sentence_starts": ",".join(map(str, starts)),
+        "sentence_f16": base64.b64encode(packed).decode("ascii"),
+    }
+
+
+def outline(pid: str, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The sentence vectors ``inline`` put in a passage's metadata, by sentence id."""
+    if not meta.get("sentence_starts"):
+        return {}
+    starts = str(meta["sentence_starts"]).split(",")
+    packed = np.frombuffer(base64.b64decode(str(meta["sentence_f16"])), dtype=np.float16)
+    rows = packed.reshape(len(starts), -1).astype(np.float32)
+    return {sentence_id(pid, int(start)): row for start, row in zip(starts, rows)}
 
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:

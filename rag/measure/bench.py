@@ -236,7 +236,7 @@ def probe(settings: Settings, questions: list[str], plan: Plan) -> dict[str, Any
     figures["chroma_read_all_s"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     type(keyword).build(keyword.passages)
-    figures["bm25_build_s"] = round(time.perf_counter() - started, 2)
+    figures["bm25_build_s"] = round(time.perf_counter() - started, 3)
     figures |= _memory(pipeline)
     figures["plan"] = asdict(plan)
     return figures
