@@ -343,7 +343,7 @@ class Store:
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
 
 
-def inline(starts: list[int], vectors: Any) -> dict[str, str]:
+def inline(starts: list[int], vectors: Any) -> dict[str, str | int]:
     """A passage's sentence vectors as flat metadata: where each sentence starts in its text,
     and the vectors in float16 (half the bytes; cosines move by about 1e-4), in base64.
 
