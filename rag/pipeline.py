@@ -231,14 +231,21 @@ class Pipeline:
     def ingest(
         self, paths: list[Path], rebuild: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        """Ingest, then switch readers to the new index; until then they use the old one.
+        """Ingest, switching readers to the new index as soon as its new articles are
+        searchable by keyword, then again when their vectors are stored.
 
         The work runs in a thread of lower CPU priority, its encoder calls after questions'.
         """
         with self._write:
             if published(self.settings) != self._published:  # another process ingested
                 forget_embedded(self.settings)
-            report = _niced(lambda: ingest(paths, self.settings, self.embedder, rebuild, progress))
+
+            def searchable() -> None:  # readers find the new articles by keyword meanwhile
+                self.store = Store.open(self.settings)
+
+            report = _niced(
+                lambda: ingest(paths, self.settings, self.embedder, rebuild, progress, searchable)
+            )
             self.store = Store.open(self.settings)
             self._published = published(self.settings)
         return report

@@ -217,6 +217,20 @@ def test_new_articles_are_searchable_by_keyword_before_their_vectors_are_stored(
     assert answer.indexing == done and "Indexation en cours" in answer.warning()
 
 
+def test_a_server_ingest_switches_its_readers_before_the_vectors_are_made(
+    settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    pipeline = Pipeline.load(settings, embedder=embedder)
+    (small_corpus / "festival.txt").write_text(JAZZ_NEW, encoding="utf-8")
+    crashing(embedder, monkeypatch, after=0)
+
+    with pytest.raises(Crash):
+        pipeline.ingest([small_corpus])
+
+    assert passages_of(small_corpus / "festival.txt") <= set(pipeline.store.keyword.position)
+
+
 def test_interrupted_while_embedding_is_finished_by_the_next_run(
     settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,8 +62,12 @@ def ingest(
     embedder: Embedder | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
+    searchable: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Bring the index in line with the files under ``paths``.
+
+    ``searchable`` is called once the new articles are published for keyword search, before
+    their vectors are made (a server switches its readers there).
 
     Files that disappeared from under ``paths`` are removed; articles from other folders stay.
     The model (``settings.embed_model`` unless given) is only loaded if something needs embedding.
@@ -94,37 +98,46 @@ def ingest(
             store.publish(keyword, stamp)
             store.finish_fresh()
         elif new or stale or last.pending or last.orphans or not store.has_sentences:
-            report.embedded = _complete(store, last, keyword, stamp, settings, embedder, progress)
+            published = store.publish(keyword, stamp, *_left(last, keyword))
+            if searchable:
+                searchable()
+            report.embedded = _complete(store, published, settings, embedder, progress)
     report.passages = len(keyword.passages)
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _left(last: Published, keyword: KeywordIndex) -> tuple[set[str], set[str]]:
+    """What publishing ``keyword`` after ``last`` leaves to do in Chroma: the passages whose
+    vectors are to store, and those whose vectors are to delete."""
+    now, before = set(keyword.position), set(last.keyword.position)
+    return (last.pending & now) | (now - before), last.orphans | (before - now)
+
+
 def _complete(
     store: Store,
-    last: Published,
-    keyword: KeywordIndex,
-    stamp: str,
+    published: Published,
     settings: Settings,
     embedder: Embedder | None,
     progress: Progress | None,
 ) -> int:
-    """Publish ``keyword`` (searchable now), then delete what it removed from Chroma and store
-    the vectors it still lacks, recording progress; publish it complete at the end. Returns
-    how many passages were embedded."""
-    removed = set(last.keyword.position) - set(keyword.position)
-    pending = (last.pending - removed) | (set(keyword.position) - set(last.keyword.position))
-    published = store.publish(keyword, stamp, pending, last.orphans | removed)
+    """Do what ``published`` left to do in Chroma, recording progress, then publish it
+    complete. Returns how many passages were embedded."""
     store.delete(sorted(published.orphans))
-    todo = [p for p in keyword.passages if p.id in pending]
+    keyword = published.keyword
+    todo = [p for p in keyword.passages if p.id in published.pending]
     store.move_sentences_in()
     # an index built before sentence vectors existed gets them for all its passages, once
-    backfill = [] if store.has_sentences else [p for p in keyword.passages if p.id not in pending]
+    backfill = (
+        []
+        if store.has_sentences
+        else [p for p in keyword.passages if p.id not in published.pending]
+    )
     _embed(todo, store, settings, embedder, progress, note=store.note_stored)
     if backfill:
         _embed(backfill, store, settings, embedder, None, passages=False)
     store.mark_sentences()
-    store.publish(keyword, stamp)
+    store.publish(keyword, str(published.stamp))
     return len(todo)
 
 
