@@ -29,7 +29,8 @@ EXAMPLES = {
     "eval": "example: rag eval --gold evals/gold.jsonl --json",
     "serve": "example: rag serve --port 7860     (chat at /, API at /api, docs at /docs)",
     "bench": "example: rag bench                   (seeds/ as it is)\n"
-    "         rag bench --passages 1000,10000 --plot bench.png --json",
+    "         rag bench --passages 1000,10000 --plot bench.png --json\n"
+    "         rag bench --archive 10000 --gold evals/cnil-faq/questions.jsonl",
 }
 
 
@@ -111,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = command("bench", _bench, "time ingest and questions on seeds/ or larger archives")
     bench.add_argument(
         "--passages", type=_sizes, help="archive sizes, e.g. 1000,10000 (articles recombined)"
+    )
+    bench.add_argument(
+        "--archive",
+        type=int,
+        metavar="N",
+        help="ingest N articles around the corpus of --gold, keyword first, and time its stages",
     )
     bench.add_argument("--gold", type=Path, default=Path("evals/gold.jsonl"), help="questions")
     bench.add_argument("--plot", type=Path, help="write a PNG of each figure against N")
@@ -271,13 +278,18 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from rag.measure import bench, benchreport
 
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    if args.archive:
+        from rag.measure import archive
+
+        print(json.dumps(archive.run(settings, args.archive, args.gold, say), indent=2))
+        return 0
     if not args.passages:
         print(json.dumps(bench.run(settings, quiet=args.quiet), indent=2))
         return 0
     from rag.measure.evaluation import load_gold
 
     questions = [item["question"] for item in load_gold(args.gold)]
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     result = bench.scale(settings, args.passages, questions, say=say)
     if args.plot:
         benchreport.plot(result, args.plot)

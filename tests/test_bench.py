@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,31 @@ def test_scale_builds_and_measures_small_archives(tmp_path: Path) -> None:
     assert lines[2].startswith("| 6") and lines[3].startswith("| 15")
     plot(result, tmp_path / "scale.png")
     assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_archive_is_searchable_by_keyword_first_and_measured_at_each_stage(
+    tmp_path: Path,
+) -> None:
+    from rag.measure.archive import run as archive
+
+    shutil.copytree(SEEDS, tmp_path / "gold" / "corpus")
+    shutil.copy(GOLD, tmp_path / "gold" / "questions.jsonl")
+    other = tmp_path / "other"  # the sentences of the recombined articles: not the gold's
+    other.mkdir()
+    for path in sorted((ROOT / "evals" / "cnil-faq" / "corpus").glob("cnil_00[0-2]*.txt")):
+        shutil.copy(path, other)
+    settings = Settings(index_dir=tmp_path / "unused", corpus_dir=other)
+
+    result = archive(settings, 40, tmp_path / "gold" / "questions.jsonl")
+
+    assert result["articles"] == 40 and result["passages"] > 40
+    assert 0 < result["searchable_s"] <= result["first_right_answer_s"] <= result["complete_s"]
+    assert result["searchable_s"] <= result["vectors_half_s"] <= result["complete_s"]
+    for stage in ("searchable", "vectors_half", "complete"):
+        assert 0 < result[f"{stage}_hit5"] <= 1
+    assert result["ingest_to_encoder_ratio"] > 0 and result["full_vectors_estimate_s"] > 0
+    print(
+        f"searchable after {result['searchable_s']} s, complete after {result['complete_s']} s; "
+        f"hit@5 {result['searchable_hit5']} -> {result['complete_hit5']}"
+    )

@@ -136,12 +136,12 @@ def scale(
     if len(set(questions)) < plan.questions:
         raise InputError(f"The benchmark asks {plan.questions} distinct questions: give more")
     real = Embedder.load(settings.embed_model, settings.device)
-    pool = sentence_pool(settings.corpus_dir)
+    pool = sentence_pool([settings.corpus_dir])
     with tempfile.TemporaryDirectory() as scratch:
         local = replace(settings, index_dir=Path(scratch) / "index", chroma_url="")
         archive = Archive(Path(scratch) / "articles", pool)
         say(f"ingest of {sample} passages embedded for real, then the raw encoder on them")
-        throughput, texts, vectors = _ingest_vs_raw(archive.write(sample, "sample"), local, real)
+        throughput, texts, vectors = ingest_vs_raw(archive.write(sample, "sample"), local, real)
         started = time.perf_counter()
         reused = ReusedVectors(real).learn(pool)
         throughput["pool_sentences_embed_s"] = round(time.perf_counter() - started, 2)
@@ -164,7 +164,7 @@ def scale(
     }
 
 
-def _ingest_vs_raw(
+def ingest_vs_raw(
     folder: Path, settings: Settings, real: Embedder
 ) -> tuple[dict[str, Any], list[str], np.ndarray]:
     """Ingest ``folder`` for real, then time the bare encoder on the same passages."""

@@ -24,17 +24,21 @@ SENTENCES_PER_ARTICLE = (8, 20)  # seeds/: 68 sentences in 5 articles
 ARTICLES_PER_FOLDER = 1000
 
 
-def sentence_pool(corpus_dir: Path) -> list[str]:
-    """Every distinct sentence of the articles under ``corpus_dir``, in file order."""
+def sentence_pool(folders: list[Path], leave_out: frozenset[str] = frozenset()) -> list[str]:
+    """Every distinct sentence of the articles under ``folders`` (but the files named in
+    ``leave_out``), in file order."""
     pool: dict[str, None] = {}
-    for path in find_files([corpus_dir]):
+    for path in find_files(folders):
+        if path.name in leave_out:
+            continue
         article = read_article(path)
         if isinstance(article, Article):
             text = article.text
             pool.update((text[s:e], None) for s, e in split_sentences(text, article.body_start))
     if len(pool) < SENTENCES_PER_ARTICLE[1]:
+        where = ", ".join(f"{folder}/" for folder in folders)
         raise InputError(
-            f"{corpus_dir}/ holds {len(pool)} sentences: the benchmark recombines at least "
+            f"{where} hold {len(pool)} sentences: the benchmark recombines at least "
             f"{SENTENCES_PER_ARTICLE[1]}, add articles"
         )
     return list(pool)
@@ -56,6 +60,12 @@ class Archive:
         while self.passages < target:
             self.passages += len(chunk_article(self._article(top)))
         return top
+
+    def add_articles(self, count: int, folder: str) -> Path:
+        """Write ``count`` articles under ``root/folder``."""
+        for _ in range(count):
+            self.passages += len(chunk_article(self._article(self.root / folder)))
+        return self.root / folder
 
     def _article(self, top: Path) -> Article:
         low, high = SENTENCES_PER_ARTICLE
