@@ -41,11 +41,13 @@ FIRST_ANSWER_TRIES = 30  # gold questions asked in turn until one is answered ri
 
 
 class Mixed(ReusedVectors):
-    """Real vectors for the ``genuine`` passages, reused sentence vectors for the others."""
+    """Real vectors for the ``genuine`` passages (each embedded once: recombined articles repeat
+    some of them word for word), reused sentence vectors for the others."""
 
     def __init__(self, real: Embedder, genuine: set[str]) -> None:
         super().__init__(real)
         self.genuine = genuine
+        self.made: dict[str, np.ndarray] = {}  # of the genuine passages embedded so far
 
     def embed_with_sentences(
         self,
@@ -54,17 +56,17 @@ class Mixed(ReusedVectors):
         batch_size: int = 0,
         background: bool = False,
     ) -> list[np.ndarray]:
-        real = [i for i, t in enumerate(texts) if t in self.genuine]
-        rest = [i for i, t in enumerate(texts) if t not in self.genuine]
-        out: dict[int, np.ndarray] = {}
-        ways = ((real, self.real.embed_with_sentences), (rest, super().embed_with_sentences))
-        for which, embed in ways:
-            if which:
-                made = embed(
-                    [texts[i] for i in which], [spans[i] for i in which], batch_size, background
-                )
-                out.update(zip(which, made))
-        return [out[i] for i in range(len(texts))]
+        real = {t: own for t, own in zip(texts, spans) if t in self.genuine and t not in self.made}
+        other = {t: own for t, own in zip(texts, spans) if t not in self.genuine}
+        found = dict(self.made)
+        if real:
+            made = self.real.embed_with_sentences(list(real), list(real.values()), batch_size)
+            self.made |= zip(real, made)
+            found |= self.made
+        if other:
+            reused = super().embed_with_sentences(list(other), list(other.values()), batch_size)
+            found |= zip(other, reused)
+        return [found[t] for t in texts]
 
 
 def run(
@@ -131,6 +133,7 @@ def _ingest_in_stages(
         figures[f"{name}_s"] = round(time.perf_counter() - started, 1)
         say(f"{name} after {figures[f'{name}_s']} s: asking {len(gold)} questions")
         figures.update(_asked(name, Pipeline.load(settings, embedder=real), gold, started))
+        say(f"{name}: hit@5 {figures[f'{name}_hit5']}")
 
     def halfway(done: int, total: int) -> None:
         if total and done >= total // 2 and "vectors_half_s" not in figures:
