@@ -21,7 +21,8 @@ from rag.index.embedding import Embedder, sentence_kind
 from rag.index.info import describe
 from rag.index.ingest import IngestReport, ingest
 from rag.index.retrieval import retrieve
-from rag.index.store import INLINE, Store, passage_of, sentence_id
+from rag.index.sentences import sentence_id
+from rag.index.store import SENTENCE_STORE, Store, passage_of
 from rag.pipeline import Pipeline
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -435,7 +436,7 @@ def without_sentence_vectors(store: Store, kind: int | None) -> None:
     store.collection.modify(metadata={**meta, **({"sentence_vectors": kind} if kind else {})})
 
 
-KINDS = ("sentence_vectors", INLINE)
+KINDS = ("sentence_vectors", SENTENCE_STORE)
 
 
 @pytest.mark.parametrize("kind", [None, 1])  # before sentence vectors; before late chunking
@@ -458,11 +459,11 @@ def test_an_index_without_todays_sentence_vectors_gets_them_at_the_next_ingest(
     assert all(np.allclose(again[i], today[i], atol=1e-3) for i in today)
 
 
-def test_sentence_vectors_of_a_collection_of_their_own_move_into_their_passages(
+def test_sentence_vectors_of_a_collection_of_their_own_move_out_of_chroma(
     settings: Settings, small_corpus: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Indexes made before float16 sentence vectors kept them in a collection beside the
-    passages: the next ingest moves them in, without embedding anything again."""
+    passages: the next ingest moves them out of Chroma, without embedding anything again."""
     ingest([small_corpus], settings, embedder)
     today = stored_sentences(settings)
     store = Store.open(settings)

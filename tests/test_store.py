@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,10 @@ import pytest
 from rag.config import Settings
 from rag.errors import ConfigError, IndexCorrupt, NoIndex
 from rag.index.chroma import EF_SEARCH, NEXT
+from rag.index.chunking import answer_sentences
 from rag.index.embedding import Embedder
 from rag.index.ingest import ingest
+from rag.index.sentences import FILE, sentence_id
 from rag.index.store import Store
 from rag.pipeline import Pipeline
 
@@ -222,6 +225,12 @@ def test_chroma_server_mode(
     assert "Genève" in answer.text and "[1]" in answer.text
     assert answer.sources[0].file == "geneve.txt"
     assert in_step(settings)
+    # every machine needs the sentence vectors: they are in Chroma, not in a local file
+    elsewhere = Store.open(replace(settings, index_dir=tmp_path / "other"))
+    passage = elsewhere.keyword.passages[0]
+    ids = [sentence_id(passage.id, start) for start, _ in answer_sentences(passage.text)]
+    assert elsewhere.has_sentences and elsewhere.sentence_vectors(ids).keys() == set(ids)
+    assert not list(tmp_path.rglob(FILE))
 
 
 @pytest.mark.slow

@@ -26,7 +26,8 @@ from rag.index.bm25 import KeywordIndex
 from rag.index.chunking import CAPTION, MIN_SENTENCE, split_sentences
 from rag.index.embedding import Embedder
 from rag.index.retrieval import Hit
-from rag.index.store import Store, sentence_id
+from rag.index.sentences import sentence_id
+from rag.index.store import Store
 from rag.text import fold, language
 
 MARGIN_CAP = 5.0

@@ -126,7 +126,7 @@ def _complete(
     store.delete(sorted(published.orphans))
     keyword = published.keyword
     todo = [p for p in keyword.passages if p.id in published.pending]
-    store.move_sentences_in()
+    store.move_sentences_out()
     # an index built before sentence vectors existed gets them for all its passages, once
     backfill = (
         []
@@ -243,7 +243,7 @@ def _embed_and_store(
         if passages:
             store.upsert(chunk, [r[0].tolist() for r in rows], sentences)
         else:
-            store.upsert_sentences(chunk, sentences)
+            store.sentences.put(chunk, sentences)
         if note:
             note([p.id for p in chunk])
         done += len(chunk)

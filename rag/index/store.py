@@ -9,7 +9,6 @@ server, a lost folder) it is rebuilt from Chroma.
 
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import partial
@@ -37,20 +36,13 @@ from rag.index.chroma import (
 )
 from rag.index.chunking import Passage, answer_sentences
 from rag.index.embedding import sentence_kind
+from rag.index.sentences import InlineSentences, LocalSentences, SentenceRows, sentence_id
 from rag.index.snapshot import Published
 
 if TYPE_CHECKING:
     from rag.index.embedding import Embedder
 
-INLINE = (
-    "sentences_inline"  # in a collection's metadata: its passages hold their sentences' vectors
-)
-SentenceRows = tuple[list[int], Any]  # a passage's sentences: where each starts, their vectors
-
-
-def sentence_id(passage_id: str, start: int) -> str:
-    """The id of the sentence starting at ``start`` in the passage's text."""
-    return f"{passage_id}@{start}"
+SENTENCE_STORE = "sentence_store"  # in a collection's metadata: where its sentence vectors are
 
 
 class Store:
@@ -126,9 +118,6 @@ class Store:
         self, passages: list[Passage], vectors: Any, sentences: list[SentenceRows] | None = None
     ) -> None:
         """Store ``passages`` with their ``vectors`` and, when given, their sentences' vectors."""
-        metadatas = [p.metadata() for p in passages]
-        if sentences is not None:
-            metadatas = [m | inline(*own) for m, own in zip(metadatas, sentences, strict=True)]
         page = self.client.get_max_batch_size()
         for i in range(0, len(passages), page):
             batch = passages[i : i + page]
@@ -136,40 +125,40 @@ class Store:
                 ids=[p.id for p in batch],
                 embeddings=vectors[i : i + page],
                 documents=[p.text for p in batch],
-                metadatas=metadatas[i : i + page],
+                metadatas=[p.metadata() for p in batch],
             )
+        if sentences is not None:
+            self.sentences.put(passages, sentences)
 
     def delete(self, ids: list[str]) -> None:
         page = self.client.get_max_batch_size()
         for i in range(0, len(ids), page):
             self.collection.delete(ids=ids[i : i + page])
+        self.sentences.delete(ids)
+
+    @property
+    def sentences(self) -> LocalSentences | InlineSentences:
+        """Where this index keeps its sentence vectors (rag/index/sentences.py)."""
+        if self.settings.chroma_url:
+            return InlineSentences(self.collection, self.client.get_max_batch_size())
+        return LocalSentences(self.settings.index_dir, str(self.collection.id))
 
     @property
     def has_sentences(self) -> bool:
-        """Were sentence vectors stored in every passage, as ingest makes them today (indexes
-        built before them, before late chunking or before they moved in, were not)?"""
+        """Were sentence vectors stored for every passage, as ingest makes them today (indexes
+        built before them, before late chunking or before they moved out of Chroma, were not)?"""
         meta = self.collection.metadata or {}
-        return self.sentence_kind() == sentence_kind(self.model) and INLINE in meta
+        kind = self.sentence_kind() == sentence_kind(self.model)
+        return kind and meta.get(SENTENCE_STORE) == self.sentences.kind
 
     def sentence_kind(self) -> object:
         """How this index's sentence vectors were made (2 late-chunked, 1 each on its own;
         None: none stored yet)."""
         return (self.collection.metadata or {}).get("sentence_vectors")
 
-    def upsert_sentences(self, passages: list[Passage], sentences: list[SentenceRows]) -> None:
-        """Store the sentence vectors of passages stored already."""
-        metadatas = [
-            p.metadata() | inline(*own) for p, own in zip(passages, sentences, strict=True)
-        ]
-        page = self.client.get_max_batch_size()
-        for i in range(0, len(passages), page):
-            self.collection.update(
-                ids=[p.id for p in passages[i : i + page]], metadatas=metadatas[i : i + page]
-            )
-
-    def move_sentences_in(self) -> None:
-        """Move the sentence vectors of an index made when they had a collection of their own
-        into their passages, once, embedding nothing again; then drop that collection."""
+    def move_sentences_out(self) -> None:
+        """Move the sentence vectors of an index made when they had a Chroma collection of their
+        own to where they are kept now, once, embedding nothing again; drop that collection."""
         legacy = get_collection(self.client, self.collection.name + SENTENCES)
         if legacy is None:
             return
@@ -181,12 +170,13 @@ class Store:
                     rows[pid].append((int(start), vector))
             passages = self.passages(sorted(rows))
             own = [sorted(rows[p.id], key=lambda row: row[0]) for p in passages]
-            self.upsert_sentences(passages, [([s for s, _ in r], [v for _, v in r]) for r in own])
+            self.sentences.put(passages, [([s for s, _ in r], [v for _, v in r]) for r in own])
             self.mark_sentences()
         drop_collection(self.client, legacy.name)
 
     def mark_sentences(self) -> None:
-        self.annotate(sentence_vectors=sentence_kind(self.model), **{INLINE: 1})
+        kind = sentence_kind(self.model)
+        self.annotate(sentence_vectors=kind, **{SENTENCE_STORE: self.sentences.kind})
 
     def annotate(self, **values: Any) -> None:
         """Add ``values`` to the collection's metadata (Chroma's modify replaces it whole)."""
@@ -197,10 +187,7 @@ class Store:
         if not ids or not self.has_sentences:
             return {}
         owners = sorted({i.rsplit("@", 1)[0] for i in ids})
-        got = guarded(lambda: self.collection.get(ids=owners, include=["metadatas"]))
-        found: dict[str, Any] = {}
-        for pid, meta in zip(got["ids"], got["metadatas"]):
-            found |= outline(pid, meta or {})
+        found = guarded(lambda: self.sentences.get(owners))
         return {i: found[i] for i in ids if i in found}
 
     def sentence_matrix(
@@ -291,9 +278,12 @@ class Store:
         if not self.rebuilding:
             return
         self.annotate(complete=1)
+        live = get_collection(self.client, self.settings.collection)
         drop_collection(self.client, self.settings.collection + SENTENCES)
         drop_collection(self.client, self.settings.collection)
         self.collection = finish_swap(self.client, self.settings.collection)
+        if live is not None and not self.settings.chroma_url:  # its sentence vectors' table
+            LocalSentences(self.settings.index_dir, str(live.id)).drop()
 
     @property
     def keyword(self) -> KeywordIndex:
@@ -341,29 +331,6 @@ class Store:
             )
         )
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
-
-
-def inline(starts: list[int], vectors: Any) -> dict[str, str | int]:
-    """A passage's sentence vectors as flat metadata: where each sentence starts in its text,
-    and the vectors in float16 (half the bytes; cosines move by about 1e-4), in base64.
-
-    Example: ([0, 52], two vectors) -> {"sentence_starts": "0,52", "sentence_f16": "AAA8..."}
-    """
-    packed = np.asarray(vectors, dtype=np.float16).tobytes()
-    return {
-        "sentence_starts": ",".join(map(str, starts)),
-        "sentence_f16": base64.b64encode(packed).decode("ascii"),
-    }
-
-
-def outline(pid: str, meta: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The sentence vectors ``inline`` put in a passage's metadata, by sentence id."""
-    if not meta.get("sentence_starts"):
-        return {}
-    starts = str(meta["sentence_starts"]).split(",")
-    packed = np.frombuffer(base64.b64decode(str(meta["sentence_f16"])), dtype=np.float16)
-    rows = packed.reshape(len(starts), -1).astype(np.float32)
-    return {sentence_id(pid, int(start)): row for start, row in zip(starts, rows)}
 
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:

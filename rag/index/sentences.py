@@ -1,0 +1,127 @@
+"""Sentence vectors, stored at ingest so that answers only look them up: float16, by passage.
+
+Embedded, they live in a SQLite file beside Chroma (``sentences.sqlite3``, one table per
+collection, named by its id, which a rebuild's swap keeps): Chroma indexes every string of its
+metadata, so there they would be stored twice. With a Chroma server, the other machines need
+them too: they live in their passage's metadata there.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.index.chunking import Passage
+
+SentenceRows = tuple[list[int], Any]  # a passage's sentences: where each starts, their vectors
+FILE = "sentences.sqlite3"
+
+
+def sentence_id(passage_id: str, start: int) -> str:
+    """The id of the sentence starting at ``start`` in the passage's text."""
+    return f"{passage_id}@{start}"
+
+
+class LocalSentences:
+    """A table of ``FILE``: (passage id, sentence starts, float16 vectors)."""
+
+    kind = "local"
+
+    def __init__(self, folder: Path, table: str) -> None:
+        self.path = folder / FILE
+        self.table = table
+
+    def put(self, passages: list[Passage], sentences: list[SentenceRows]) -> None:
+        rows = [
+            (p.id, ",".join(map(str, starts)), np.asarray(vectors, dtype=np.float16).tobytes())
+            for p, (starts, vectors) in zip(passages, sentences, strict=True)
+        ]
+        with closing(self._connect()) as db, db:
+            db.executemany(f'INSERT OR REPLACE INTO "{self.table}" VALUES (?, ?, ?)', rows)
+
+    def get(self, passage_ids: list[str]) -> dict[str, np.ndarray]:
+        """The vectors of the sentences of ``passage_ids``, by sentence id."""
+        if not self.path.exists():
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        query = f'SELECT passage, starts, vectors FROM "{self.table}" WHERE passage IN ({marks})'
+        try:
+            with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as db:
+                rows = db.execute(query, passage_ids).fetchall()
+        except sqlite3.OperationalError:  # no table yet: nothing stored for this collection
+            return {}
+        return {k: v for pid, starts, packed in rows for k, v in _rows(pid, starts, packed).items()}
+
+    def delete(self, passage_ids: list[str]) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                f'DELETE FROM "{self.table}" WHERE passage = ?', [(i,) for i in passage_ids]
+            )
+
+    def drop(self) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute(f'DROP TABLE IF EXISTS "{self.table}"')
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")  # readers go on while an ingest writes
+        db.execute(
+            f'CREATE TABLE IF NOT EXISTS "{self.table}" '
+            "(passage TEXT PRIMARY KEY, starts TEXT, vectors BLOB) WITHOUT ROWID"
+        )
+        return db
+
+
+class InlineSentences:
+    """In each passage's Chroma metadata (with a Chroma server, so that every machine has them)."""
+
+    kind = "inline"
+
+    def __init__(self, collection: Any, page: int) -> None:
+        self.collection = collection
+        self.page = page
+
+    def put(self, passages: list[Passage], sentences: list[SentenceRows]) -> None:
+        metadatas = [
+            p.metadata() | _inline(*own) for p, own in zip(passages, sentences, strict=True)
+        ]
+        for i in range(0, len(passages), self.page):
+            ids = [p.id for p in passages[i : i + self.page]]
+            self.collection.update(ids=ids, metadatas=metadatas[i : i + self.page])
+
+    def get(self, passage_ids: list[str]) -> dict[str, np.ndarray]:
+        got = self.collection.get(ids=passage_ids, include=["metadatas"])
+        found: dict[str, np.ndarray] = {}
+        for pid, meta in zip(got["ids"], got["metadatas"]):
+            if (meta or {}).get("sentence_starts"):
+                found |= _rows(
+                    pid, str(meta["sentence_starts"]), base64.b64decode(str(meta["sentence_f16"]))
+                )
+        return found
+
+    def delete(self, passage_ids: list[str]) -> None:
+        """Nothing to do: they go with their passages."""
+
+    def drop(self) -> None:
+        """Nothing to do: they go with their collection."""
+
+
+def _inline(starts: list[int], vectors: Any) -> dict[str, str | int]:
+    """Example: ([0, 52], two vectors) -> {"sentence_starts": "0,52", "sentence_f16": "AAA8..."}"""
+    packed = np.asarray(vectors, dtype=np.float16).tobytes()
+    return {
+        "sentence_starts": ",".join(map(str, starts)),
+        "sentence_f16": base64.b64encode(packed).decode("ascii"),
+    }
+
+
+def _rows(pid: str, starts: str, packed: bytes) -> dict[str, np.ndarray]:
+    """A passage's stored sentence vectors, by sentence id."""
+    where = starts.split(",") if starts else []
+    rows = np.frombuffer(packed, dtype=np.float16).reshape(len(where), -1).astype(np.float32)
+    return {sentence_id(pid, int(start)): row for start, row in zip(where, rows)}
