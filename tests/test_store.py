@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from rag.config import Settings
@@ -159,13 +162,18 @@ def test_unfinished_rebuild_leaves_the_old_index_in_use(
     indexed: Settings, small_corpus: Path, embedder: Embedder
 ) -> None:
     count = Store.open(indexed).collection.count()
-    Store.create(indexed, indexed.embed_model, fresh=True)  # crash before anything was stored
+    fresh = Store.create(indexed, indexed.embed_model, fresh=True)  # crash after one passage
+    passage = Store.open(indexed).keyword.passages[0]
+    fresh.sentences.put([passage], [([0], np.zeros((1, 384)))])
 
     assert Store.open(indexed).collection.count() == count
     ingest([small_corpus], indexed, embedder)
     names = {c.name for c in Store.open(indexed).client.list_collections()}
     assert names == {indexed.collection}
     assert in_step(indexed)
+    with closing(sqlite3.connect(indexed.index_dir / FILE)) as db:  # the rebuild's table is gone
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert tables == {str(Store.open(indexed).collection.id)}
 
 
 @pytest.fixture

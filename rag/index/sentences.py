@@ -67,6 +67,15 @@ class LocalSentences:
         with closing(self._connect()) as db, db:
             db.execute(f'DROP TABLE IF EXISTS "{self.table}"')
 
+    def keep_only(self, tables: set[str]) -> None:
+        """Drop the tables of this file not named in ``tables``."""
+        if not self.path.exists():
+            return
+        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for name in set(names) - tables:
+                db.execute(f'DROP TABLE "{name}"')
+
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")  # readers go on while an ingest writes

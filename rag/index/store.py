@@ -90,6 +90,11 @@ class Store:
         store.collection.modify(metadata={**meta, "embed_model": model})
         if not reused:
             store.mark_sentences()  # empty: its sentence vectors will all be of today's kind
+        if (
+            not settings.chroma_url
+        ):  # sentence vectors of collections gone (an interrupted rebuild's)
+            collections = {str(c.id) for c in guarded(client.list_collections)}
+            LocalSentences(settings.index_dir, "").keep_only(collections)
         return store
 
     @property
