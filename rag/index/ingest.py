@@ -24,6 +24,7 @@ from rag.index.bm25 import KeywordIndex
 from rag.index.chunking import Passage, answer_sentences, chunk_article
 from rag.index.corpus import Article, Skipped, find_files, printable, read_article
 from rag.index.embedding import Embedder
+from rag.index.sentences import move_out_of_chroma
 from rag.index.snapshot import Published
 from rag.index.store import Store
 
@@ -126,7 +127,7 @@ def _complete(
     store.delete(sorted(published.orphans))
     keyword = published.keyword
     todo = [p for p in keyword.passages if p.id in published.pending]
-    store.move_sentences_out()
+    move_out_of_chroma(store)
     # an index built before sentence vectors existed gets them for all its passages, once
     backfill = (
         []

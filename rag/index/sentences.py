@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from collections import defaultdict
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.index.chroma import SENTENCES, drop_collection, get_collection, pages
 from rag.index.chunking import Passage
+from rag.index.embedding import sentence_kind
+
+if TYPE_CHECKING:
+    from rag.index.store import Store
 
 SentenceRows = tuple[list[int], Any]  # a passage's sentences: where each starts, their vectors
 FILE = "sentences.sqlite3"
@@ -134,3 +140,22 @@ def _rows(pid: str, starts: str, packed: bytes) -> dict[str, np.ndarray]:
     where = starts.split(",") if starts else []
     rows = np.frombuffer(packed, dtype=np.float16).reshape(len(where), -1).astype(np.float32)
     return {sentence_id(pid, int(start)): row for start, row in zip(where, rows)}
+
+
+def move_out_of_chroma(store: Store) -> None:
+    """Move the sentence vectors of an index made when they had a Chroma collection of their own
+    to where they are kept now, once, embedding nothing again; then drop that collection."""
+    legacy = get_collection(store.client, store.collection.name + SENTENCES)
+    if legacy is None:
+        return
+    if store.sentence_kind() == sentence_kind(store.model) and not store.has_sentences:
+        rows: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+        for got in pages(store.client, legacy, ["embeddings"]):
+            for sid, vector in zip(got["ids"], got["embeddings"]):
+                pid, start = sid.rsplit("@", 1)
+                rows[pid].append((int(start), vector))
+        passages = store.passages(sorted(rows))
+        own = [sorted(rows[p.id], key=lambda row: row[0]) for p in passages]
+        store.sentences.put(passages, [([s for s, _ in r], [v for _, v in r]) for r in own])
+        store.mark_sentences()
+    drop_collection(store.client, legacy.name)

@@ -9,7 +9,6 @@ server, a lost folder) it is rebuilt from Chroma.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -160,24 +159,6 @@ class Store:
         """How this index's sentence vectors were made (2 late-chunked, 1 each on its own;
         None: none stored yet)."""
         return (self.collection.metadata or {}).get("sentence_vectors")
-
-    def move_sentences_out(self) -> None:
-        """Move the sentence vectors of an index made when they had a Chroma collection of their
-        own to where they are kept now, once, embedding nothing again; drop that collection."""
-        legacy = get_collection(self.client, self.collection.name + SENTENCES)
-        if legacy is None:
-            return
-        if self.sentence_kind() == sentence_kind(self.model) and not self.has_sentences:
-            rows: dict[str, list[tuple[int, Any]]] = defaultdict(list)
-            for got in pages(self.client, legacy, ["embeddings"]):
-                for sid, vector in zip(got["ids"], got["embeddings"]):
-                    pid, start = sid.rsplit("@", 1)
-                    rows[pid].append((int(start), vector))
-            passages = self.passages(sorted(rows))
-            own = [sorted(rows[p.id], key=lambda row: row[0]) for p in passages]
-            self.sentences.put(passages, [([s for s, _ in r], [v for _, v in r]) for r in own])
-            self.mark_sentences()
-        drop_collection(self.client, legacy.name)
 
     def mark_sentences(self) -> None:
         kind = sentence_kind(self.model)
