@@ -125,12 +125,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+SEARCHABLE = (
+    "new articles searchable by keyword now; their vectors follow (`rag ask` works meanwhile)"
+)
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rag.index.ingest import ingest
 
     paths = args.paths or [settings.corpus_dir]
+
+    def searchable() -> None:
+        if not args.quiet:
+            print(SEARCHABLE, file=sys.stderr, flush=True)
+
     with ProgressBar(args.quiet) as progress:
-        report = ingest(paths, settings, None, args.rebuild, progress)
+        report = ingest(paths, settings, None, args.rebuild, progress, searchable)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(report.summary())

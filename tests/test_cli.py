@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -86,6 +87,17 @@ def test_ingest_prints_the_summary_line(first_ingest: Run) -> None:
     assert len(lines) == 1
     assert lines[0].startswith("added 5, updated 0, removed 0, unchanged 0, skipped 0; ")
     assert "passages in the index" in lines[0]
+
+
+def test_an_ingest_says_when_its_new_articles_are_searchable(work: Path, first_ingest: Run) -> None:
+    one = work / "one"
+    one.mkdir()
+    shutil.copy(sorted(SEEDS.glob("*.txt"))[0], one)
+
+    run = rag("ingest", str(one), "--index", str(work / "one-index"), cwd=work)
+
+    assert run.code == 0 and "searchable by keyword now" in run.err
+    assert "searchable" not in first_ingest.err  # -q: quiet
 
 
 def test_second_ingest_embeds_nothing(work: Path, index: Path) -> None:
