@@ -1,5 +1,5 @@
 """How should the reader enter the answer decision? Measured on the dev splits only:
-`python -m evals.reader_dev`.
+`python -m evals.reader_dev [WEIGHTS]` (the shipped reader's by default).
 
 All variants see the same sentences (the shipped ranker's top READ, read by the shipped reader)
 and are fitted and measured by 5-fold cross-validation over the dev questions, so none is judged
@@ -16,6 +16,7 @@ precision / answered / abstention recall at the 0.40 threshold.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -81,8 +82,9 @@ def figures(p: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> dict[st
     }
 
 
-def main() -> int:
-    reader = Reader.load()
+def main(argv: list[str]) -> int:
+    """``argv``: the weights to measure, if not the shipped ones."""
+    reader = Reader.load(Path(argv[0])) if argv else Reader.load()
     for corpus in CORPORA:
         data = [e for e in examples(corpus, "dev", reader=reader) if e.evidence.ranked]
         for name in ("off", "calibrated", "alone"):
@@ -92,4 +94,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
