@@ -75,6 +75,7 @@ def card(config: Config, figures: dict[str, float], seconds: float, done: str) -
 
 def write(reader: Reader, info: dict[str, Any], out: Path) -> None:
     state = {k: v.to(torch.float16) for k, v in reader.trained().items()}
+    out.parent.mkdir(parents=True, exist_ok=True)  # after a run of an hour, not a missing folder
     torch.save({"model": state, "card": info}, out)
     lines = [f"# Reader model card ({out.name})", ""]
     lines += [f"- **{k}**: {json.dumps(v, ensure_ascii=False)}" for k, v in info.items()]
