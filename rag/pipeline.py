@@ -138,9 +138,8 @@ class Pipeline:
         scale = scale_of(store)
         evidence = self._evidence(store, question, query, vector, hits)
         answer = compose(evidence, query, thresholds, scale)
-        if left := store.unembedded():  # an ingest is storing vectors: say so
-            total = len(store.keyword.passages)
-            answer = replace(answer, indexing=f"{total - left:,} / {total:,}")
+        if indexing := store.indexing():  # an ingest is storing vectors: say so
+            answer = replace(answer, indexing=indexing)
         if not llm or self.llm is None:
             yield answer
             return

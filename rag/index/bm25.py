@@ -61,8 +61,11 @@ class KeywordIndex:
         """A new index: this one with the passages ``remove`` out and ``add`` in (a passage id
         always names the same text, so one already in is not added twice). Costs about the
         passages changed, plus the occasional merge (segments.merged)."""
-        segments = [s.killed(remove) for s in self.segments]
         add = [p for p in add if p.id not in self.position or p.id in remove]
+        gone = {i for i in remove if i in self.position}
+        if not add and not gone:  # e.g. an ingest with nothing new: no re-sorting, no merge
+            return self
+        segments = [s.killed(gone) for s in self.segments]
         if add:
             segments.append(Segment.build(add, [passage_tokens(p.text) for p in add]))
         return KeywordIndex(merged(segments))

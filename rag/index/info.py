@@ -12,17 +12,14 @@ def describe(store: Store) -> dict[str, Any]:
     """Counts in both indexes, how far their vectors are, model, sentence vectors, size and
     last ingest."""
     keyword = store.keyword
-    total = len(keyword.passages)
-    embedded = total - store.unembedded()
+    indexing = store.indexing()
     return {
         "index": str(store.settings.index_dir),
         "chroma": store.settings.chroma_url or "embedded",
         "articles": len({p.path for p in keyword.passages}),
         "passages_chroma": store.collection.count(),
-        "passages_keyword": total,
-        "indexing": f"{embedded:,} / {total:,} passages embedded"
-        if embedded < total
-        else "complete",
+        "passages_keyword": len(keyword.passages),
+        "indexing": f"{indexing} passages embedded" if indexing else "complete",
         "embed_model": store.model,
         "sentence_vectors": _sentences(store),
         "size_bytes": disk_size(store.settings.index_dir),

@@ -43,10 +43,7 @@ class LocalSentences:
         self.table = table
 
     def put(self, passages: list[Passage], sentences: list[SentenceRows]) -> None:
-        rows = [
-            (p.id, ",".join(map(str, starts)), np.asarray(vectors, dtype=np.float16).tobytes())
-            for p, (starts, vectors) in zip(passages, sentences, strict=True)
-        ]
+        rows = [(p.id, *_packed(*own)) for p, own in zip(passages, sentences, strict=True)]
         with closing(self._connect()) as db, db:
             db.executemany(f'INSERT OR REPLACE INTO "{self.table}" VALUES (?, ?, ?)', rows)
 
@@ -126,13 +123,15 @@ class InlineSentences:
         """Nothing to do: they go with their collection."""
 
 
+def _packed(starts: list[int], vectors: Any) -> tuple[str, bytes]:
+    """Example: ([0, 52], two vectors) -> ("0,52", their float16 bytes)"""
+    return ",".join(map(str, starts)), np.asarray(vectors, dtype=np.float16).tobytes()
+
+
 def _inline(starts: list[int], vectors: Any) -> dict[str, str | int]:
     """Example: ([0, 52], two vectors) -> {"sentence_starts": "0,52", "sentence_f16": "AAA8..."}"""
-    packed = np.asarray(vectors, dtype=np.float16).tobytes()
-    return {
-        "sentence_starts": ",".join(map(str, starts)),
-        "sentence_f16": base64.b64encode(packed).decode("ascii"),
-    }
+    where, packed = _packed(starts, vectors)
+    return {"sentence_starts": where, "sentence_f16": base64.b64encode(packed).decode("ascii")}
 
 
 def _rows(pid: str, starts: str, packed: bytes) -> dict[str, np.ndarray]:

@@ -89,9 +89,7 @@ class Store:
         store.collection.modify(metadata={**meta, "embed_model": model})
         if not reused:
             store.mark_sentences()  # empty: its sentence vectors will all be of today's kind
-        if (
-            not settings.chroma_url
-        ):  # sentence vectors of collections gone (an interrupted rebuild's)
+        if not settings.chroma_url:  # drop the sentence vectors of collections gone (a rebuild's)
             collections = {str(c.id) for c in guarded(client.list_collections)}
             LocalSentences(settings.index_dir, "").keep_only(collections)
         return store
@@ -220,6 +218,12 @@ class Store:
             )
         return self._log_seen[1]
 
+    def indexing(self) -> str:
+        """How many published passages have their vectors ("12,400 / 50,000"; "" when all)."""
+        left = self.unembedded()
+        total = len(self.keyword.passages)
+        return f"{total - left:,} / {total:,}" if left else ""
+
     def note_stored(self, ids: list[str]) -> None:
         """The vectors of the pending passages ``ids`` are in Chroma now."""
         snapshot.note_stored(self.root, self.current, ids)
@@ -241,9 +245,10 @@ class Store:
         ]
         return [passage_of(*r) for g in got for r in zip(g["ids"], g["metadatas"], g["documents"])]
 
-    def _from_chroma(self) -> KeywordIndex:
+    def _rebuilt(self) -> Published:
+        """A snapshot of every passage Chroma holds, written and made current."""
         passages = [passage_of(i, m, t) for i, m, t in self.records(documents=True)]
-        return KeywordIndex.build(sorted(passages, key=lambda p: (p.path, p.start)))
+        return snapshot.write(self.root, KeywordIndex.build(passages), self.last_ingest)
 
     def _reconciled(self, last: Published) -> Published:
         """``last`` with the passages other machines added to (or removed from) the Chroma server
@@ -289,7 +294,7 @@ class Store:
                 if self.settings.chroma_url and stale:
                     self._current = self._reconciled(self._current)
             except FileNotFoundError:  # repaired here; the collection's metadata is left alone
-                self._current = snapshot.write(self.root, self._from_chroma(), self.last_ingest)
+                self._current = self._rebuilt()
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(
                     f"Keyword index in {self.root} is unreadable ({exc}): run `rag ingest` to "
@@ -302,7 +307,7 @@ class Store:
         try:
             return self.current
         except IndexCorrupt:
-            self._current = snapshot.write(self.root, self._from_chroma(), self.last_ingest)
+            self._current = self._rebuilt()
             return self._current
 
     def dense(self, vector: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:

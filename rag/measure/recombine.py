@@ -56,16 +56,19 @@ class Archive:
 
     def write(self, passages: int, folder: str) -> Path:
         """Write articles under ``root/folder`` until they hold at least ``passages`` passages."""
-        target, top = self.passages + passages, self.root / folder
+        target = self.passages + passages
         while self.passages < target:
-            self.passages += len(chunk_article(self._article(top)))
-        return top
+            self._add(folder)
+        return self.root / folder
 
     def add_articles(self, count: int, folder: str) -> Path:
         """Write ``count`` articles under ``root/folder``."""
         for _ in range(count):
-            self.passages += len(chunk_article(self._article(self.root / folder)))
+            self._add(folder)
         return self.root / folder
+
+    def _add(self, folder: str) -> None:
+        self.passages += len(chunk_article(self._article(self.root / folder)))
 
     def _article(self, top: Path) -> Article:
         low, high = SENTENCES_PER_ARTICLE
