@@ -51,7 +51,7 @@ class Settings:
     candidates: int = 30
     abstain_threshold: float = 0.40  # calibrated probability that the answer is right
     sure_threshold: float = 0.60  # below it (and above abstain_threshold): "à vérifier"
-    reader: str = "off"  # on: the trained reader (rag/reader) reads the best sentences
+    reader: str = "on"  # the trained reader (rag/reader) reads the best sentences; off: not
     device: str = "auto"
     batch_size: int = 0  # 0: the device's own (see rag/index/embedding.py BATCH_SIZES)
     host: str = "127.0.0.1"

@@ -215,13 +215,17 @@ def test_answer_features_are_exactly_the_answer_features(keyword: KeywordIndex) 
     assert sorted(features_of(ranked, keyword)) == sorted(ANSWER_FEATURES)
 
 
-def test_margin_is_capped_when_no_other_file_rivals_the_best(keyword: KeywordIndex) -> None:
+def test_margin_is_the_lead_over_the_next_sentence_when_no_other_file_rivals_the_best(
+    keyword: KeywordIndex,
+) -> None:
+    """A date filter that leaves one article must not look like certainty (MARGIN_CAP)."""
     alone = [candidate("geneve.txt", 2.0), candidate("geneve.txt", 1.9)]  # same file
 
     features = features_of(alone, keyword)
 
-    assert features["margin"] == MARGIN_CAP
+    assert features["margin"] == pytest.approx(0.1)
     assert features["dense_margin"] == 0.5  # no other file's passage: against 0
+    assert features_of(alone[:1], keyword)["margin"] == MARGIN_CAP  # a lone sentence
 
 
 def test_margin_is_the_logit_lead_over_the_best_other_file(keyword: KeywordIndex) -> None:

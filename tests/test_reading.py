@@ -36,9 +36,13 @@ def test_the_reader_reads_the_best_sentences_and_the_decision_reads_it(reading: 
     assert answer.sources[0].file.startswith("002_")
 
 
-def test_with_the_reader_off_the_decision_is_todays(seeds_pipeline: Pipeline) -> None:
-    assert seeds_pipeline.reader is None
-    features = seeds_pipeline.evidence(SULLIVAN_Q).features()
+def test_the_reader_is_on_by_default_and_off_leaves_it_out(
+    seeds_settings: Settings, seeds_pipeline: Pipeline, embedder: Embedder
+) -> None:
+    assert Settings().reader == "on" and seeds_pipeline.reader is not None
+    off = Pipeline.load(dataclasses.replace(seeds_settings, reader="off"), embedder=embedder)
+    assert off.reader is None
+    features = off.evidence(SULLIVAN_Q).features()
     assert features is not None and "reader" not in features
 
 

@@ -196,14 +196,18 @@ def gather(
 
 def reader_features(ranked: list[Candidate]) -> dict[str, float]:
     """READER_FEATURES of the best sentence: its reader logit, and its lead over the best
-    sentence of another file (MARGIN_CAP when there is none)."""
+    sentence of another file (see _lead)."""
     lead = _lead(ranked, lambda c: c.feature("reader"))
     return {"reader": ranked[0].feature("reader"), "reader_margin": lead}
 
 
 def _lead(ranked: list[Candidate], value: Callable[[Candidate], float]) -> float:
     """How far the best sentence's ``value`` is above the best of another file's, capped at
-    MARGIN_CAP (MARGIN_CAP when no other file has one)."""
+    MARGIN_CAP. When no other file was retrieved (a filter or the corpus left one article),
+    above the next sentence's: every question the models were fitted on had rival files, and
+    MARGIN_CAP there made a question whose answer the filter excluded look certain.
+    MARGIN_CAP for a lone sentence."""
     best = ranked[0]
     rivals = [value(c) for c in ranked if c.hit.passage.file != best.hit.passage.file]
+    rivals = rivals or [value(c) for c in ranked[1:]]
     return min(MARGIN_CAP, value(best) - max(rivals)) if rivals else MARGIN_CAP

@@ -69,8 +69,8 @@ def run(settings: Settings, quiet: bool = False, rounds: int = 3) -> dict[str, A
 
 
 def _reader_cost(pipeline: Pipeline, rounds: int) -> dict[str, Any]:
-    """What the reader (RAG_READER=on) adds to a question: the same questions without and with
-    it, one after the other, in this one run."""
+    """What the reader (RAG_READER, on by default) adds to a question: the same questions
+    without and with it, one after the other, in this one run."""
     from rag.answer.reading import reader_unavailable
 
     why = reader_unavailable()
@@ -79,11 +79,11 @@ def _reader_cost(pipeline: Pipeline, rounds: int) -> dict[str, Any]:
     from rag.reader.model import shipped
 
     started = time.perf_counter()
-    reading = replace(pipeline, reader=shipped())
+    reading, unread = replace(pipeline, reader=shipped()), replace(pipeline, reader=None)
     load = time.perf_counter() - started
     off, on = [], []
     for question in QUESTIONS * rounds:
-        off.append(_timed(pipeline, question))
+        off.append(_timed(unread, question))
         on.append(_timed(reading, question))
     added = statistics.median(b - a for a, b in zip(off, on))
     return {

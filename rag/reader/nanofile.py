@@ -99,6 +99,15 @@ class NanoFile:
             raise ModelUnavailable(f"{self.path}: tensor {name!r} has unknown dtype {entry.dtype}")
         return values.reshape(shape)
 
+    def q4_rows(self, name: str, rows: int, width: int) -> np.ndarray | None:
+        """The Q4 blocks of matrix ``name`` as [rows, width / 32, 18] bytes, left in the file
+        (memory-mapped, nothing read yet); None when that tensor is not stored in Q4."""
+        entry = self.entries.get(name)
+        if entry is None or entry.dtype != Q4_0 or entry.count != rows * width:
+            return None
+        raw = self._data[entry.offset : entry.offset + entry.nbytes]
+        return raw.reshape(rows, width // Q4_BLOCK, Q4_BYTES)
+
     def _read(self, fmt: str) -> tuple[int | float, ...]:
         fmt = "<" + fmt
         values = struct.unpack_from(fmt, self._data.data, self._at)
