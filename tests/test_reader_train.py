@@ -25,8 +25,11 @@ def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> N
     card = (tmp_path / "CARD.md").read_text(encoding="utf-8")
     for field in ("piaf_sentence_accuracy", "squad_auc_answerable", "settings", "data", "commit"):
         assert field in card
+    seconds = _train_seconds(tmp_path / "CARD.md")
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "resumed at step" in again.stderr, again.stderr[-2000:]
+    # nothing was left to train: the card keeps the first run's training time, not the resume's
+    assert seconds <= _train_seconds(tmp_path / "CARD.md") <= seconds + 1
 
     from rag.reader.model import Reader
     from rag.reader.model import card as card_of
@@ -34,6 +37,11 @@ def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> N
     reader = Reader.load(tmp_path / "w.pt")
     logits = reader.logits("Qui est le porte-parole du Kremlin ?", [("Dmitri Peskov l'a dit.", "")])
     assert len(logits) == 1 and card_of(tmp_path / "w.pt")["trained"].startswith("steps ")
+
+
+def _train_seconds(card: Path) -> int:
+    line = next(x for x in card.read_text(encoding="utf-8").splitlines() if "train_seconds" in x)
+    return int(line.rsplit(" ", 1)[1])
 
 
 def test_held_out_articles_never_reach_training() -> None:

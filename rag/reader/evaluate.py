@@ -66,7 +66,7 @@ def card(config: Config, figures: dict[str, float], seconds: float, done: str) -
         "settings": asdict(config),
         "trained": done,
         "held_out": {k: round(v, 4) for k, v in figures.items()},
-        "train_seconds": round(seconds),
+        "train_seconds": round(seconds),  # the training steps, summed over resumed runs
         "torch": str(torch.__version__),
         "commit": commit or "unknown",
         "date": datetime.date.today().isoformat(),

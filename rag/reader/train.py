@@ -168,9 +168,10 @@ def batches(groups: list[list[Pair]], size: int, rng: random.Random) -> list[lis
     return out + ([current] if current else [])
 
 
-def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str]:
+def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str, float]:
     """Fit (or resume fitting) the reader; stops early after ``minutes``, checkpointed.
-    Returns the reader and how far it got ("steps 1200/1200")."""
+    Returns the reader, how far it got ("steps 1200/1200") and the seconds its steps took
+    over every run that resumed it."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     from rag.reader.base import load_encoder
@@ -194,7 +195,7 @@ def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str]:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (len(plan) - s) / (len(plan) - warm + 1)))
     )
-    first = _resume(work, reader, optimizer, schedule)
+    first, before = _resume(work, reader, optimizer, schedule)
     started = time.monotonic()
     reader.train()
     for step in range(first, len(plan)):
@@ -206,39 +207,44 @@ def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str]:
         torch.nn.utils.clip_grad_norm_([*top, *head], 1.0)
         optimizer.step()
         schedule.step()
+        spent = before + time.monotonic() - started
         if (step + 1) % CHECKPOINT_STEPS == 0 or step + 1 == len(plan):
-            _checkpoint(work, reader, optimizer, schedule, step + 1)
+            _checkpoint(work, reader, optimizer, schedule, step + 1, spent)
             _say(
                 f"step {step + 1}/{len(plan)} loss {value.item():.3f} {time.monotonic() - started:.0f} s"
             )
         if time.monotonic() - started > minutes * 60:
-            _checkpoint(work, reader, optimizer, schedule, step + 1)
+            _checkpoint(work, reader, optimizer, schedule, step + 1, spent)
             _say(f"stopped after {minutes} min at step {step + 1}/{len(plan)}: run again to resume")
-            return reader.eval(), f"steps {step + 1}/{len(plan)}"
-    return reader.eval(), f"steps {len(plan)}/{len(plan)}"
+            return reader.eval(), f"steps {step + 1}/{len(plan)}", spent
+    return reader.eval(), f"steps {len(plan)}/{len(plan)}", before + time.monotonic() - started
 
 
-def _checkpoint(work: Path, reader: Reader, optimizer: Any, schedule: Any, step: int) -> None:
+def _checkpoint(
+    work: Path, reader: Reader, optimizer: Any, schedule: Any, step: int, seconds: float
+) -> None:
     state = {
         "model": reader.trained(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
         "step": step,
+        "seconds": seconds,  # training steps so far, over every resumed run: the card's figure
     }
     torch.save(state, work / "checkpoint.tmp")
     (work / "checkpoint.tmp").replace(work / "checkpoint.pt")  # whole or not at all
 
 
-def _resume(work: Path, reader: Reader, optimizer: Any, schedule: Any) -> int:
+def _resume(work: Path, reader: Reader, optimizer: Any, schedule: Any) -> tuple[int, float]:
+    """The step to start from and the training seconds spent before it."""
     path = work / "checkpoint.pt"
     if not path.exists():
-        return 0
+        return 0, 0.0
     state = torch.load(path, weights_only=True)
     reader.load_state_dict(state["model"], strict=False)
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     _say(f"resumed at step {state['step']}")
-    return int(state["step"])
+    return int(state["step"]), float(state.get("seconds", 0.0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -266,13 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elsewhere=args.elsewhere,
     )
     work = args.work or WORK / config.key()
-    started = time.monotonic()
     from rag.reader.evaluate import card, evaluate, write
 
-    reader, done = train(config, work, args.minutes)
+    reader, done, seconds = train(config, work, args.minutes)
     figures = evaluate(reader, work, args.limit)
     _say(json.dumps(figures))
-    write(reader, card(config, figures, time.monotonic() - started, done), args.out)
+    write(reader, card(config, figures, seconds, done), args.out)
     _say(f"wrote {args.out}")
     return 0
 
