@@ -92,16 +92,31 @@ def write_reports(results: dict[str, dict[str, Any]], folder: Path) -> list[Path
     figure.tight_layout()
     figure.savefig(paths[2], dpi=100)
     plt.close(figure)
-    figure, axes = plt.subplots(figsize=(6, 4.5))
+    # one panel per corpus and split, its variants side by side: "seeds+no-reader/dev" is the
+    # line "no-reader" of the panel "seeds/dev"
+    panels: dict[str, dict[str, Any]] = {}
     for name, result in results.items():
-        coverage, precision = zip(*result["risk_coverage"], strict=True)
-        axes.plot(coverage, precision, label=name)
-    axes.set_xlabel("share of answerable questions answered")
-    axes.set_ylabel("precision when answering (gold file and fact)")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1.02)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+        run, split = name.rsplit("/", 1)
+        corpus, _, variant = run.partition("+")
+        panels.setdefault(f"{corpus}/{split}", {})[variant or "default"] = result
+    columns = min(2, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(5 * columns, 3.8 * rows), squeeze=False, sharex=True, sharey=True
+    )
+    for axes, (title, variants) in zip(grid.flat, panels.items()):
+        for variant, result in variants.items():
+            coverage, precision = zip(*result["risk_coverage"], strict=True)
+            axes.plot(coverage, precision, label=variant)
+        axes.set_title(title)
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1.02)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    for axes in grid.flat[len(panels) :]:
+        axes.set_visible(False)
+    figure.supxlabel("share of answerable questions answered")
+    figure.supylabel("precision when answering (gold file and fact)")
     figure.tight_layout()
     figure.savefig(paths[3], dpi=100)
     plt.close(figure)
