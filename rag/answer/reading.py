@@ -57,7 +57,7 @@ def load_reader(settings: Settings, warn: Callable[[str], None]) -> Reader | Non
             return shipped()
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             why = f"its weights do not load ({type(exc).__name__}: {str(exc)[:120]})"
-    warn(f"warning: RAG_READER=on but {why}: answering without the reader")
+    warn(f"warning: RAG_READER=on (the default) but {why}: answering without it (RAG_READER=off)")
     return None
 
 
