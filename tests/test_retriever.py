@@ -26,6 +26,7 @@ def retriever(seeds_pipeline: Pipeline) -> Retriever:
 def test_open_and_search_in_three_lines(seeds_settings: Settings) -> None:
     retriever = Retriever.open(index_dir=seeds_settings.index_dir)
     results = retriever.search(SULLIVAN_Q, k=3)
+    assert retriever.pipeline.reader is None  # passages only: no torch, no reader to load
 
     assert len(results) == 3 and all(isinstance(r, SearchResult) for r in results)
     best = results[0]
