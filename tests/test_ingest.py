@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ import pytest
 
 from rag.config import PACKAGED_MINILM, Settings
 from rag.errors import InputError, ModelMismatch
-from rag.index.bm25 import KeywordIndex
 from rag.index.chroma import SENTENCES
 from rag.index.chunking import answer_sentences, chunk_article
 from rag.index.corpus import Article, read_article
@@ -21,8 +21,8 @@ from rag.index.embedding import Embedder, sentence_kind
 from rag.index.info import describe
 from rag.index.ingest import IngestReport, ingest
 from rag.index.retrieval import retrieve
-from rag.index.sentences import sentence_id
-from rag.index.store import SENTENCE_STORE, Store, passage_of
+from rag.index.sentences import FILE, FORMAT, sentence_id
+from rag.index.store import SENTENCE_STORE, Store
 from rag.pipeline import Pipeline
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -261,15 +261,12 @@ def test_an_ingest_publishes_what_a_rebuild_would(
 
     ingest([small_corpus], settings, embedder)
 
-    store = Store.open(settings)
-    stored = sorted(
-        (passage_of(*record) for record in store.records(documents=True)),
-        key=lambda p: (p.path, p.start),
-    )
-    rebuilt = KeywordIndex.build(stored)
-    assert store.keyword.passages == rebuilt.passages
+    published = Store.open(settings).keyword
+    shutil.rmtree(settings.index_dir / "keyword")  # rebuilt from Chroma and the articles
+    rebuilt = Store.open(settings).keyword
+    assert published.passages == rebuilt.passages
     for query in ("inondation du casino", "Joe Biden Vladimir Poutine", "taïga"):
-        assert (store.keyword.scores(query) == rebuilt.scores(query)).all()
+        assert (published.scores(query) == rebuilt.scores(query)).all()
 
 
 def test_interrupted_after_publishing_is_cleaned_by_the_next_run(
@@ -423,6 +420,33 @@ def test_sentence_vectors_are_stored_at_ingest_and_follow_their_passages(
     assert vectors[sentence_id(passage.id, start)] == pytest.approx(expected, abs=1e-3)  # float16
     assert sentence_id(passage.id, start) not in stored_sentences(settings)
     assert 0 < len(stored_sentences(settings)) < len(vectors)
+
+
+def test_sentence_vectors_are_int8_and_indexes_of_float16_ones_still_read(
+    settings: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    ingest([small_corpus], settings, embedder)
+    store = Store.open(settings)
+    passages = store.keyword.passages
+    spans = [answer_sentences(p.text) for p in passages]
+    made = embedder.embed_with_sentences([p.text for p in passages], spans)
+    rows = [([start for start, _ in own], vectors[1:]) for own, vectors in zip(spans, made)]
+    exact = {sentence_id(p.id, s): v for p, (at, vs) in zip(passages, rows) for s, v in zip(at, vs)}
+
+    store.sentences.put(passages, rows)  # as ingest stores them
+
+    stored = stored_sentences(settings)
+    norms = {i: np.linalg.norm(stored[i]) * np.linalg.norm(exact[i]) for i in exact}
+    assert all(np.dot(stored[i], exact[i]) / norms[i] > 0.9999 for i in exact)  # cosine
+    table = sqlite3.connect(settings.index_dir / FILE).execute(
+        f'SELECT vectors FROM "{store.collection.id}"'
+    )
+    assert {len(v) % (384 + 4) for (v,) in table} == {0}  # a float32 scale and int8s each
+    # an index made before keeps its float16 table and reads it as such
+    store.annotate(**{FORMAT: None})
+    Store.open(settings).sentences.put(passages, rows)
+    again = stored_sentences(settings)
+    assert all(np.allclose(again[i], exact[i], atol=1e-3) for i in exact)
 
 
 def without_sentence_vectors(store: Store, kind: int | None) -> None:

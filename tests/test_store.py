@@ -103,6 +103,24 @@ def test_missing_snapshot_pointer_is_rebuilt_from_chroma(indexed: Settings) -> N
     assert (indexed.index_dir / "keyword" / "CURRENT").is_file()
 
 
+def test_embedded_chroma_keeps_no_text_and_a_lost_snapshot_is_cut_again_from_the_articles(
+    indexed: Settings, small_corpus: Path, embedder: Embedder
+) -> None:
+    store = Store.open(indexed)
+    published = store.keyword.passages
+    assert all(text is None for _, _, text in store.records(documents=True))
+    (small_corpus / "taiga.txt").write_text("Un autre texte sur la taïga.\n", encoding="utf-8")
+    shutil.rmtree(indexed.index_dir / "keyword")
+
+    rebuilt = Store.open(indexed).current
+
+    # the changed article's passages are left out, their vectors orphans
+    assert rebuilt.keyword.passages == [p for p in published if p.file != "taiga.txt"]
+    assert rebuilt.orphans == {p.id for p in published if p.file == "taiga.txt"}
+    report = ingest([small_corpus], indexed, embedder)  # indexes it as it is now
+    assert report.added == ["taiga.txt"] and in_step(indexed)
+
+
 def test_unreadable_keyword_snapshot_is_index_corrupt(indexed: Settings) -> None:
     (segment(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
 
@@ -172,7 +190,7 @@ def test_unfinished_rebuild_leaves_the_old_index_in_use(
     assert names == {indexed.collection}
     assert in_step(indexed)
     with closing(sqlite3.connect(indexed.index_dir / FILE)) as db:  # the rebuild's table is gone
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {str(Store.open(indexed).collection.id)}
 
 
@@ -238,6 +256,7 @@ def test_chroma_server_mode(
     passage = elsewhere.keyword.passages[0]
     ids = [sentence_id(passage.id, start) for start, _ in answer_sentences(passage.text)]
     assert elsewhere.has_sentences and elsewhere.sentence_vectors(ids).keys() == set(ids)
+    assert passage.text  # Chroma keeps the text there: other machines have no snapshot
     assert not list(tmp_path.rglob(FILE))
 
 

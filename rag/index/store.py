@@ -34,8 +34,15 @@ from rag.index.chroma import (
     widen_search,
 )
 from rag.index.chunking import Passage, answer_sentences
+from rag.index.corpus import Article, read_article
 from rag.index.embedding import sentence_kind
-from rag.index.sentences import InlineSentences, LocalSentences, SentenceRows, sentence_id
+from rag.index.sentences import (
+    FORMAT,
+    InlineSentences,
+    LocalSentences,
+    SentenceRows,
+    sentence_id,
+)
 from rag.index.snapshot import Published
 
 if TYPE_CHECKING:
@@ -87,8 +94,9 @@ class Store:
         old = (live.metadata if live is not None else None) or {}
         meta = {k: v for k, v in old.items() if k in KEPT} | (store.collection.metadata or {})
         store.collection.modify(metadata={**meta, "embed_model": model})
-        if not reused:
-            store.mark_sentences()  # empty: its sentence vectors will all be of today's kind
+        if not reused:  # empty: its sentence vectors will all be of today's kind and packing
+            store.annotate(**{FORMAT: "q8"})
+            store.mark_sentences()
         if not settings.chroma_url:  # drop the sentence vectors of collections gone (a rebuild's)
             collections = {str(c.id) for c in guarded(client.list_collections)}
             LocalSentences(settings.index_dir, "").keep_only(collections)
@@ -109,8 +117,8 @@ class Store:
                 f"{name!r}: run `rag ingest --rebuild` or set RAG_EMBED_MODEL={self.model}"
             )
 
-    def records(self, documents: bool = False) -> Iterator[tuple[str, dict[str, Any], str]]:
-        """Every stored passage as (id, metadata, text)."""
+    def records(self, documents: bool = False) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+        """Every stored passage as (id, metadata, text: None where Chroma has none, "" unasked)."""
         include = ["metadatas", "documents"] if documents else ["metadatas"]
         for got in pages(self.client, self.collection, include):
             for i, pid in enumerate(got["ids"]):
@@ -119,14 +127,19 @@ class Store:
     def upsert(
         self, passages: list[Passage], vectors: Any, sentences: list[SentenceRows] | None = None
     ) -> None:
-        """Store ``passages`` with their ``vectors`` and, when given, their sentences' vectors."""
+        """Store ``passages`` with their ``vectors`` and, when given, their sentences' vectors.
+
+        Their text goes to a Chroma server, where other machines read it; embedded, the keyword
+        snapshot beside Chroma holds it, and Chroma would store it twice more (as a document and
+        in a full-text index it cannot be told to skip): a third of the index's size.
+        """
         page = self.client.get_max_batch_size()
         for i in range(0, len(passages), page):
             batch = passages[i : i + page]
             self.collection.upsert(
                 ids=[p.id for p in batch],
                 embeddings=vectors[i : i + page],
-                documents=[p.text for p in batch],
+                documents=[p.text for p in batch] if self.settings.chroma_url else None,
                 metadatas=[p.metadata() for p in batch],
             )
         if sentences is not None:
@@ -141,9 +154,10 @@ class Store:
     @property
     def sentences(self) -> LocalSentences | InlineSentences:
         """Where this index keeps its sentence vectors (rag/index/sentences.py)."""
+        q8 = (self.collection.metadata or {}).get(FORMAT) == "q8"
         if self.settings.chroma_url:
-            return InlineSentences(self.collection, self.client.get_max_batch_size())
-        return LocalSentences(self.settings.index_dir, str(self.collection.id))
+            return InlineSentences(self.collection, self.client.get_max_batch_size(), q8)
+        return LocalSentences(self.settings.index_dir, str(self.collection.id), q8)
 
     @property
     def has_sentences(self) -> bool:
@@ -246,9 +260,22 @@ class Store:
         return [passage_of(*r) for g in got for r in zip(g["ids"], g["metadatas"], g["documents"])]
 
     def _rebuilt(self) -> Published:
-        """A snapshot of every passage Chroma holds, written and made current."""
-        passages = [passage_of(i, m, t) for i, m, t in self.records(documents=True)]
-        return snapshot.write(self.root, KeywordIndex.build(passages), self.last_ingest)
+        """A snapshot of every passage Chroma holds, written and made current.
+
+        A passage stored without its text (embedded) is cut again from its article; those whose
+        article changed or went since are left out, as orphans the next ingest deletes (and
+        that ingest indexes the article as it is now).
+        """
+        passages, orphans = [], set()
+        articles: dict[str, Article | None] = {}
+        for pid, meta, text in self.records(documents=True):
+            text = _recut(meta, articles) if text is None else text
+            if text is None:
+                orphans.add(pid)
+            else:
+                passages.append(passage_of(pid, meta, text))
+        keyword = KeywordIndex.build(passages)
+        return snapshot.write(self.root, keyword, self.last_ingest, orphans=orphans)
 
     def _reconciled(self, last: Published) -> Published:
         """``last`` with the passages other machines added to (or removed from) the Chroma server
@@ -322,6 +349,19 @@ class Store:
             )
         )
         return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0])]
+
+
+def _recut(meta: dict[str, Any], articles: dict[str, Article | None]) -> str | None:
+    """A passage's text cut again from its article (read once into ``articles``), or None when
+    the article is not as it was."""
+    path = str(meta["path"])
+    if path not in articles:
+        got = read_article(Path(path))
+        articles[path] = got if isinstance(got, Article) else None
+    article = articles[path]
+    if article is None or article.sha != meta["sha"]:
+        return None
+    return article.text[int(meta["start"]) : int(meta["end"])]
 
 
 def passage_of(pid: str, meta: dict[str, Any], text: str) -> Passage:
