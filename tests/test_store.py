@@ -121,6 +121,23 @@ def test_embedded_chroma_keeps_no_text_and_a_lost_snapshot_is_cut_again_from_the
     assert report.added == ["taiga.txt"] and in_step(indexed)
 
 
+def test_a_snapshot_of_another_tokenizer_is_indexed_again_from_its_own_passages(
+    indexed: Settings, small_corpus: Path
+) -> None:
+    published = Store.open(indexed).keyword
+    keyword = indexed.index_dir / "keyword"
+    manifest = keyword / (keyword / "CURRENT").read_text(encoding="utf-8").strip()
+    made = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps({**made, "tokens": "tokens 0"}), encoding="utf-8")
+    shutil.rmtree(small_corpus)  # not read again: the snapshot has the text
+
+    again = Store.open(indexed).keyword
+
+    assert again.passages == published.passages
+    assert (again.scores("taïga") == published.scores("taïga")).all()
+    assert segment(indexed).name not in {s["name"] for s in made["segments"]}  # written anew
+
+
 def test_unreadable_keyword_snapshot_is_index_corrupt(indexed: Settings) -> None:
     (segment(indexed) / "passages.jsonl").write_text("{pas du json\n", encoding="utf-8")
 

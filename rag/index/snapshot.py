@@ -22,7 +22,7 @@ from rag.index.bm25 import KeywordIndex
 from rag.index.segments import Segment
 
 # segments hold the output of rag.text.tokenize: change this when it changes (the next reader
-# then rebuilds the snapshot from Chroma)
+# then indexes the snapshot's passages again)
 TOKENS_VERSION = "tokens 1"
 
 
@@ -73,20 +73,21 @@ def write(
 def read(root: Path) -> Published:
     """The current snapshot.
 
-    Raises FileNotFoundError when there is none (or one of an older layout or tokenizer, to be
-    rebuilt), OSError/ValueError/KeyError when it is unreadable.
+    One made by another tokenizer version is indexed again from its own passages and made
+    current. Raises FileNotFoundError when there is none (or one of an older layout, to be
+    rebuilt from Chroma), OSError/ValueError/KeyError when it is unreadable.
     """
     name = _current_name(root)
     if not name.startswith("manifest-"):
         raise FileNotFoundError(f"{root}: a snapshot of an older layout")
     manifest = json.loads((root / name).read_text(encoding="utf-8"))
-    if manifest["tokens"] != TOKENS_VERSION:
-        raise FileNotFoundError(f"{root}: made by another tokenizer version")
     segments = [Segment.load(root / s["name"], frozenset(s["dead"])) for s in manifest["segments"]]
+    keyword, stamp = KeywordIndex(segments), manifest["stamp"]
     pending = set(manifest["pending"]) - stored_since(root, name)
-    return Published(
-        KeywordIndex(segments), name, manifest["stamp"], pending, set(manifest["orphans"])
-    )
+    orphans = set(manifest["orphans"])
+    if manifest["tokens"] != TOKENS_VERSION:  # its passages are right, their tokens are not
+        return write(root, KeywordIndex.build(keyword.passages), stamp, pending, orphans)
+    return Published(keyword, name, stamp, pending, orphans)
 
 
 def note_stored(root: Path, published: Published, ids: list[str]) -> None:
