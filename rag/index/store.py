@@ -4,7 +4,8 @@ The keyword snapshot is the list of published passages: an ingest publishes its 
 first (searchable by keyword at once), then stores their vectors in Chroma; the snapshot says
 which are still pending (rag/index/snapshot.py). Retrieval only returns passages the snapshot
 lists, so a reader never sees half an ingest. Without a snapshot (a new machine on a Chroma
-server, a lost folder) it is rebuilt from Chroma.
+server, a lost folder) it is rebuilt from Chroma: from the text a Chroma server keeps, or, embedded
+(where Chroma keeps no text), cut again from the articles.
 """
 
 from __future__ import annotations
@@ -309,7 +310,7 @@ class Store:
 
     @property
     def current(self) -> Published:
-        """The published snapshot; rebuilt from Chroma when missing (e.g. a new server client).
+        """The published snapshot; rebuilt when missing (``_rebuilt``; e.g. a new server client).
 
         With a Chroma server, another machine may have ingested since this snapshot was
         written: a snapshot older than the collection's last ingest is brought up to date.
@@ -330,7 +331,7 @@ class Store:
         return self._current
 
     def repaired(self) -> Published:
-        """The published snapshot, rebuilt from Chroma if it is unreadable (what ingest does)."""
+        """The published snapshot, rebuilt (``_rebuilt``) if it is unreadable (what ingest does)."""
         try:
             return self.current
         except IndexCorrupt:
