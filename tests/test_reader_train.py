@@ -56,3 +56,22 @@ def test_auc() -> None:
     assert auc([0.9, 0.1], [True, False]) == 1.0
     assert auc([0.1, 0.9], [True, False]) == 0.0
     assert auc([0.5, 0.5], [True, False]) == 0.5
+
+
+def test_the_answerable_loss_pushes_down_the_best_sentence_of_an_impossible_question() -> None:
+    import torch
+
+    from rag.reader.data import Pair
+    from rag.reader.train import loss
+
+    def group(name: str, labels: list[int]) -> list[Pair]:
+        return [Pair("q", f"s{i}", "", label, name) for i, label in enumerate(labels)]
+
+    groups = [group("answerable", [1, 0]), group("impossible", [0, 0])]
+    logits = torch.tensor([2.0, -2.0, 2.0, -2.0], requires_grad=True)
+    plain = loss(logits, groups, listwise=1.0)
+    both = loss(logits, groups, listwise=1.0, answerable=1.0)
+    both.backward()
+    assert logits.grad is not None
+    assert both > plain  # the impossible question's best sentence looks like an answer
+    assert logits.grad[2] > logits.grad[3] > 0  # its best sentence is pushed down the most

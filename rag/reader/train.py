@@ -58,6 +58,7 @@ class Config:
     lr_head: float = 1e-3
     warmup: float = 0.05
     listwise: float = 1.0  # weight of the listwise loss beside the pointwise one
+    answerable: float = 0.0  # weight of the per-question "is anything an answer" loss
     limit: int = 0  # pairs per file, for a quick try (0: all)
     top: int = TOP
     elsewhere: int = 0  # negatives from the article's other paragraphs, per question
@@ -142,16 +143,27 @@ class Split:
         return reader.upper(q, q_mask, c, c_mask)
 
 
-def loss(logits: torch.Tensor, groups: list[list[Pair]], listwise: float) -> torch.Tensor:
-    """Pointwise BCE over every pair, plus listwise cross-entropy within each answerable group."""
+def loss(
+    logits: torch.Tensor, groups: list[list[Pair]], listwise: float, answerable: float = 0.0
+) -> torch.Tensor:
+    """Pointwise BCE over every pair, plus listwise cross-entropy within each answerable group,
+    plus (weight ``answerable``) BCE of each question's soft maximum (logsumexp of its logits):
+    is any sentence an answer, what the product's abstention reads from the best sentence."""
     labels = torch.tensor([float(p.label) for g in groups for p in g])
     total = F.binary_cross_entropy_with_logits(logits, labels)
-    at, lists = 0, []
+    at, lists, tops, any_right = 0, [], [], []
     for g in groups:
         part, right = logits[at : at + len(g)], labels[at : at + len(g)].bool()
         at += len(g)
         if right.any():
             lists.append(torch.logsumexp(part, 0) - torch.logsumexp(part[right], 0))
+        tops.append(torch.logsumexp(part, 0))
+        any_right.append(float(right.any()))
+    if answerable:
+        top = torch.stack(tops)
+        total = total + answerable * F.binary_cross_entropy_with_logits(
+            top, torch.tensor(any_right)
+        )
     return total + listwise * torch.stack(lists).mean() if lists else total
 
 
@@ -196,12 +208,12 @@ def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str, floa
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (len(plan) - s) / (len(plan) - warm + 1)))
     )
     first, before = _resume(work, reader, optimizer, schedule)
-    started = time.monotonic()
+    started, spent = time.monotonic(), before
     reader.train()
     for step in range(first, len(plan)):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits = torch.cat([data.logits(reader, g) for g in plan[step]]).float()
-        value = loss(logits, plan[step], config.listwise)
+        value = loss(logits, plan[step], config.listwise, config.answerable)
         optimizer.zero_grad()
         value.backward()
         torch.nn.utils.clip_grad_norm_([*top, *head], 1.0)
@@ -217,7 +229,11 @@ def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str, floa
             _checkpoint(work, reader, optimizer, schedule, step + 1, spent)
             _say(f"stopped after {minutes} min at step {step + 1}/{len(plan)}: run again to resume")
             return reader.eval(), f"steps {step + 1}/{len(plan)}", spent
-    return reader.eval(), f"steps {len(plan)}/{len(plan)}", before + time.monotonic() - started
+    return (
+        reader.eval(),
+        f"steps {len(plan)}/{len(plan)}",
+        spent,
+    )  # as checkpointed: a resume agrees
 
 
 def _checkpoint(
@@ -260,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr-top", type=float, default=Config.lr_top)
     parser.add_argument("--elsewhere", type=int, default=0, help="other-paragraph negatives")
     parser.add_argument(
+        "--answerable", type=float, default=0.0, help="weight of the per-question answer loss"
+    )
+    parser.add_argument(
         "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
     )
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
@@ -270,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         top=args.top,
         lr_top=args.lr_top,
         elsewhere=args.elsewhere,
+        answerable=args.answerable,
     )
     work = args.work or WORK / config.key()
     from rag.reader.evaluate import card, evaluate, write
