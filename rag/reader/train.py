@@ -270,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--minutes", type=float, default=80, help="stop (checkpointed) after this long"
     )
+    parser.add_argument("--seed", type=int, default=Config.seed)
     parser.add_argument("--epochs", type=float, default=Config.epochs)
     parser.add_argument("--limit", type=int, default=0, help="pairs per file (a quick try)")
     parser.add_argument("--top", type=int, default=TOP, help="e5 layers trained (of 12)")
@@ -284,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
     args = parser.parse_args(argv)
     config = Config(
+        seed=args.seed,
         epochs=args.epochs,
         limit=args.limit,
         top=args.top,
