@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import shutil
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -438,9 +439,8 @@ def test_sentence_vectors_are_int8_and_indexes_of_float16_ones_still_read(
     stored = stored_sentences(settings)
     norms = {i: np.linalg.norm(stored[i]) * np.linalg.norm(exact[i]) for i in exact}
     assert all(np.dot(stored[i], exact[i]) / norms[i] > 0.9999 for i in exact)  # cosine
-    table = sqlite3.connect(settings.index_dir / FILE).execute(
-        f'SELECT vectors FROM "{store.collection.id}"'
-    )
+    with closing(sqlite3.connect(settings.index_dir / FILE)) as db:
+        table = db.execute(f'SELECT vectors FROM "{store.collection.id}"').fetchall()
     assert {len(v) % (384 + 4) for (v,) in table} == {0}  # a float32 scale and int8s each
     # an index made before keeps its float16 table and reads it as such
     store.annotate(**{FORMAT: None})

@@ -155,15 +155,14 @@ def loss(
     for g in groups:
         part, right = logits[at : at + len(g)], labels[at : at + len(g)].bool()
         at += len(g)
+        top = torch.logsumexp(part, 0)
         if right.any():
-            lists.append(torch.logsumexp(part, 0) - torch.logsumexp(part[right], 0))
-        tops.append(torch.logsumexp(part, 0))
+            lists.append(top - torch.logsumexp(part[right], 0))
+        tops.append(top)
         any_right.append(float(right.any()))
     if answerable:
-        top = torch.stack(tops)
-        total = total + answerable * F.binary_cross_entropy_with_logits(
-            top, torch.tensor(any_right)
-        )
+        questions = F.binary_cross_entropy_with_logits(torch.stack(tops), torch.tensor(any_right))
+        total = total + answerable * questions
     return total + listwise * torch.stack(lists).mean() if lists else total
 
 
@@ -229,11 +228,8 @@ def train(config: Config, work: Path, minutes: float) -> tuple[Reader, str, floa
             _checkpoint(work, reader, optimizer, schedule, step + 1, spent)
             _say(f"stopped after {minutes} min at step {step + 1}/{len(plan)}: run again to resume")
             return reader.eval(), f"steps {step + 1}/{len(plan)}", spent
-    return (
-        reader.eval(),
-        f"steps {len(plan)}/{len(plan)}",
-        spent,
-    )  # as checkpointed: a resume agrees
+    # the seconds as checkpointed, so that a resume with nothing left reports the same
+    return reader.eval(), f"steps {len(plan)}/{len(plan)}", spent
 
 
 def _checkpoint(
@@ -277,7 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr-top", type=float, default=Config.lr_top)
     parser.add_argument("--elsewhere", type=int, default=0, help="other-paragraph negatives")
     parser.add_argument(
-        "--answerable", type=float, default=0.0, help="weight of the per-question answer loss"
+        "--answerable",
+        type=float,
+        default=Config.answerable,
+        help="weight of the per-question answer loss",
     )
     parser.add_argument(
         "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
