@@ -161,6 +161,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(answer.as_dict(), ensure_ascii=False), flush=True)
             continue
         print(answer.text)
+        if phrase := answer.phrase():
+            print(f"  → {answer.text[phrase[0] : phrase[1]]}")
         if answer.warning():
             print(f"  ({answer.warning()})")
         for s in answer.sources:

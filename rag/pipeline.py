@@ -20,7 +20,7 @@ from rag.answer.decision import Thresholds, provenance_warning
 from rag.answer.extractive import Answer, compose, drain
 from rag.answer.llm import LLM
 from rag.answer.ranking import Evidence, gather
-from rag.answer.reading import Reader, load_reader, read
+from rag.answer.reading import Reader, load_reader, mark_phrase, read
 from rag.config import MAX_K, Settings
 from rag.errors import ConfigError, InputError, NoIndex, RagError
 from rag.index.embedding import Embedder
@@ -138,6 +138,8 @@ class Pipeline:
         scale = scale_of(store)
         evidence = self._evidence(store, question, query, vector, hits)
         answer = compose(evidence, query, thresholds, scale)
+        if self.reader is not None:
+            answer = mark_phrase(answer, evidence, self.reader)
         if indexing := store.indexing():  # an ingest is storing vectors: say so
             answer = replace(answer, indexing=indexing)
         if not llm or self.llm is None:

@@ -124,7 +124,7 @@ def test_filter_that_excludes_the_answer_leads_to_abstention(seeds_pipeline: Pip
     assert {s.file for s in answer.withheld} == {"003_b5fe129bdbb88210.txt"}
 
 
-LLM_KEYS = ("mode", "llm", "sentences", "note", "unsure", "indexing")
+LLM_KEYS = ("mode", "llm", "sentences", "note", "unsure", "indexing", "span")
 
 
 def test_json_contract(sullivan: Answer) -> None:

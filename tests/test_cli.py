@@ -28,6 +28,7 @@ CONTRACT = {
     "unsure",
     "query",  # issue #23: what was searched (a follow-up's rewrite)
     "indexing",  # issue #22: null, or how many passages have their vectors yet
+    "span",  # issue #20: the answer phrase's characters in "answer", or null
 }
 SOURCE_KEYS = {"n", "file", "date", "score", "text", "start", "end"}
 

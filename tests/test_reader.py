@@ -168,6 +168,18 @@ def test_odd_characters_are_cut_as_the_engine_cuts_them(encoder: Encoder) -> Non
     assert tok.content_ids("<s>")[-1] == tok.bos  # a literal special piece is that token
 
 
+def test_pieces_point_at_the_characters_they_cut(encoder: Encoder) -> None:
+    tok = encoder.tokenizer
+    text = "Dmitri Peskov, porte-parole du Kremlin, « dit-il »."
+    got = tok.pieces(text)
+    assert [idx for idx, _, _ in got] == tok.content_ids(text)
+    assert "".join(text[a:b] for _, a, b in got) == text.replace(" ", "")
+    for odd in [*ODD, *ENGLISH]:
+        spans = [(a, b) for _, a, b in tok.pieces(odd)]
+        assert all(0 <= a <= b <= len(odd) for a, b in spans), odd
+        assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:])), odd
+
+
 def test_pair_layout_is_xlmr_and_each_text_cut_as_alone(
     encoder: Encoder, engine_ids: Callable[[str], list[int]]
 ) -> None:

@@ -23,7 +23,8 @@ def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> N
     assert first.returncode == 0, first.stderr[-2000:]
     assert (tmp_path / "work" / "checkpoint.pt").exists()
     card = (tmp_path / "CARD.md").read_text(encoding="utf-8")
-    for field in ("piaf_sentence_accuracy", "squad_auc_answerable", "settings", "data", "commit"):
+    fields = ("piaf_sentence_accuracy", "squad_auc_answerable", "settings", "data", "commit")
+    for field in (*fields, "piaf_span_f1", "squad_span_exact"):
         assert field in card
     seconds = _train_seconds(tmp_path / "CARD.md")
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -37,6 +38,9 @@ def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> N
     reader = Reader.load(tmp_path / "w.pt")
     logits = reader.logits("Qui est le porte-parole du Kremlin ?", [("Dmitri Peskov l'a dit.", "")])
     assert len(logits) == 1 and card_of(tmp_path / "w.pt")["trained"].startswith("steps ")
+    sentence = "Dmitri Peskov l'a dit."
+    span = reader.answer_span("Qui est le porte-parole du Kremlin ?", sentence, "")
+    assert span is not None and 0 <= span[0] < span[1] <= len(sentence)
 
 
 def _train_seconds(card: Path) -> int:
@@ -50,6 +54,27 @@ def test_held_out_articles_never_reach_training() -> None:
         test = {p.group for p in pairs(DATA / name, "test")}
         assert train and test and not train & test
     assert split_of("Normans") == split_of("Normans")  # by title, the same at every run
+
+
+def test_the_best_span_is_the_best_start_and_end_in_order_and_in_the_sentence() -> None:
+    import torch
+
+    from rag.reader.model import MAX_SPAN, best_span
+
+    logits = torch.zeros(40, 2)
+    logits[3, 0], logits[5, 1] = 5.0, 4.0  # start at 3, end at 5
+    logits[8, 0] = 9.0  # a better start, after every good end but one outside the sentence
+    logits[9, 1] = 9.0
+    assert best_span(logits, list(range(1, 9))) == (3, 5)
+    logits[1, 0], logits[1 + MAX_SPAN, 1] = 50.0, 50.0  # too long apart
+    assert best_span(logits, list(range(1, 40))) != (1, 1 + MAX_SPAN)
+
+
+def test_word_f1_is_squads() -> None:
+    from rag.reader.span import word_f1
+
+    assert word_f1("le 14 juillet 1789", "14 juillet") == 0.8
+    assert word_f1("Peskov.", "peskov") == 1.0 and word_f1("Biden", "Poutine") == 0.0
 
 
 def test_auc() -> None:

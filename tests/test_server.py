@@ -19,6 +19,7 @@ CONTRACT |= {"mode", "llm", "sentences", "note"}  # issue #8: generative answers
 CONTRACT |= {"unsure"}
 CONTRACT |= {"query"}  # issue #23: what was searched, the rewrite of a follow-up
 CONTRACT |= {"indexing"}  # issue #22: null, or how many passages have their vectors yet
+CONTRACT |= {"span"}  # issue #20: the answer phrase's characters in "answer", or null
 COUNTRIES_FR = "Quels pays se sont dits prêts à accueillir le sommet ?"
 COUNTRIES_EN = "Which countries said they were ready to host the summit?"
 

@@ -69,6 +69,14 @@ def test_an_unsure_answer_carries_its_warning() -> None:
     assert "rag-unsure" not in ui.answer_markdown("Réponse [1]")
 
 
+def test_the_answer_phrase_is_marked_and_escaped() -> None:
+    text = "Dmitri Peskov, porte-parole du <Kremlin> [1]"
+    marked = ui.answer_markdown(text, phrase=(0, 13))
+    assert marked.startswith('<mark class="rag-phrase">Dmitri Peskov</mark>, porte-parole')
+    assert "&lt;Kremlin&gt; \\[1\\]" in marked
+    assert "<mark" not in ui.answer_markdown(text)
+
+
 def test_abstained_and_failed_answers_are_styled() -> None:
     assert 'class="rag-abstained"' in ui.answer_markdown("Pas dans le corpus.", True)
     assert 'class="rag-abstained"' in ui.error_markdown("Question vide <b>")

@@ -49,6 +49,7 @@ class Source:
     start: int
     end: int
     passage: Passage
+    span: tuple[int, int] | None = None  # the answer phrase in ``text`` (the reader's span head)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -88,6 +89,13 @@ class Answer:
         indexing = INDEXING[self.language].format(self.indexing) if self.indexing else ""
         return " ".join(filter(None, (unsure, indexing)))
 
+    def phrase(self) -> tuple[int, int] | None:
+        """Where the answer phrase sits in ``text``: the first source's span, which ``text``
+        opens with (extractive answers only)."""
+        if self.abstained or self.mode != "extractive" or not self.sources:
+            return None
+        return self.sources[0].span
+
     def as_dict(self) -> dict[str, object]:
         """The JSON contract of `rag ask --json`."""
         sentences = self.sentences or [Sentence(s.text, (s.n,)) for s in self.sources]
@@ -104,6 +112,7 @@ class Answer:
             "sentences": [s.as_dict() for s in sentences],
             "note": self.note,
             "indexing": self.indexing or None,
+            "span": list(span) if (span := self.phrase()) else None,
         }
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from rag.answer.decision import Logistic, models
+from rag.answer.extractive import Answer
 from rag.answer.ranking import Evidence, best_first
 from rag.config import Settings
 
@@ -24,6 +25,8 @@ class Reader(Protocol):
     """What the answer layer needs of rag.reader.model.Reader."""
 
     def logits(self, question: str, candidates: Sequence[tuple[str, str]]) -> Sequence[float]: ...
+
+    def answer_span(self, question: str, sentence: str, before: str) -> tuple[int, int] | None: ...
 
 
 def read(evidence: Evidence, reader: Reader, reranker: Logistic | None = None) -> Evidence:
@@ -42,6 +45,18 @@ def read(evidence: Evidence, reader: Reader, reranker: Logistic | None = None) -
         new = reranker.logit([c.features for c in read_])
         read_ = [replace(c, logit=float(x)) for c, x in zip(read_, new)]
     return replace(evidence, ranked=best_first(read_))
+
+
+def mark_phrase(answer: Answer, evidence: Evidence, reader: Reader) -> Answer:
+    """``answer`` with the phrase of its first sentence that answers the question (the reader's
+    span head), when it answers."""
+    if answer.abstained or not answer.sources or not evidence.ranked:
+        return answer
+    best = evidence.ranked[0]  # the first source's sentence (compose quotes it first)
+    span = reader.answer_span(evidence.question, best.text, best.before)
+    if span is None:
+        return answer
+    return replace(answer, sources=[replace(answer.sources[0], span=span), *answer.sources[1:]])
 
 
 def load_reader(settings: Settings, warn: Callable[[str], None]) -> Reader | None:

@@ -94,10 +94,10 @@ class Store:
             store.created = True
         old = (live.metadata if live is not None else None) or {}
         meta = {k: v for k, v in old.items() if k in KEPT} | (store.collection.metadata or {})
-        store.collection.modify(metadata={**meta, "embed_model": model})
+        meta["embed_model"] = model
         if not reused:  # empty: its sentence vectors will all be of today's kind and packing
-            store.annotate(**{FORMAT: "q8"})
-            store.mark_sentences()
+            meta |= {FORMAT: "q8", **store.sentence_marks(model)}
+        store.collection.modify(metadata=meta)  # one write
         if not settings.chroma_url:  # drop the sentence vectors of collections gone (a rebuild's)
             collections = {str(c.id) for c in guarded(client.list_collections)}
             LocalSentences(settings.index_dir, "").keep_only(collections)
@@ -173,9 +173,13 @@ class Store:
         None: none stored yet)."""
         return (self.collection.metadata or {}).get("sentence_vectors")
 
+    def sentence_marks(self, model: str) -> dict[str, Any]:
+        """The metadata saying how ``model`` makes this index's sentence vectors, and where
+        they are kept."""
+        return {"sentence_vectors": sentence_kind(model), SENTENCE_STORE: self.sentences.kind}
+
     def mark_sentences(self) -> None:
-        kind = sentence_kind(self.model)
-        self.annotate(sentence_vectors=kind, **{SENTENCE_STORE: self.sentences.kind})
+        self.annotate(**self.sentence_marks(self.model))
 
     def annotate(self, **values: Any) -> None:
         """Add ``values`` to the collection's metadata (Chroma's modify replaces it whole)."""

@@ -38,6 +38,7 @@ METRICS = (
     "precision_sure",
     "precision_unsure",
     "unsure",
+    "phrase_fact",
     "latency_median_s",
     "llm_answers",
 )
@@ -66,6 +67,8 @@ class Record:
     unsure: bool = False  # answered, marked "à vérifier" (below RAG_SURE_THRESHOLD)
     right: bool = False  # ``is_right`` of the answer, or of what an abstention withheld
     quotes: list[str] = field(default_factory=list)  # the cited sentences of an answer given
+    phrase: str = ""  # the answer phrase marked in it (the reader's span head), if any
+    phrase_fact: bool = False  # a gold fact is in that phrase
 
 
 def load_gold(path: Path, split: str = "") -> list[dict[str, Any]]:
@@ -146,6 +149,8 @@ def run_ours(
         shown = answer.sources or answer.withheld
         best = shown[0].file if shown else ""
         said = " ".join(s.text for s in shown) if answer.abstained else answer.text
+        span = answer.phrase()
+        phrase = answer.text[span[0] : span[1]] if span else ""
         records.append(
             Record(
                 item["id"],
@@ -166,6 +171,8 @@ def run_ours(
                 unsure=answer.unsure,
                 right=is_right(item, best, said, [s.text for s in shown]),
                 quotes=[s.text for s in answer.sources],
+                phrase=phrase,
+                phrase_fact=contains_fact(phrase, item["answers"]),
             )
         )
     if progress:
@@ -201,6 +208,8 @@ def metrics(records: list[Record]) -> dict[str, float]:
         "precision_sure": _mean([_right(r) for r in records if not r.abstained and not r.unsure]),
         "precision_unsure": _mean([_right(r) for r in records if r.unsure]),
         "unsure": _mean([r.unsure for r in records if not r.abstained]),
+        # of the answers holding a gold fact, those whose marked phrase holds it (span head)
+        "phrase_fact": _mean([r.phrase_fact for r in answerable if r.fact and r.phrase]),
         "latency_median_s": statistics.median(r.seconds for r in records) if records else None,
         # share of the questions whose answer the LLM wrote (the rest fell back), with --llm
         "llm_answers": _mean([r.mode == "llm" for r in records])

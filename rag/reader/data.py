@@ -37,6 +37,7 @@ class Pair:
     label: int
     group: str
     impossible: bool = False
+    answer: tuple[int, int] | None = None  # the answer's characters in ``sentence`` (positives)
 
 
 def split_of(title: str) -> str:
@@ -79,7 +80,8 @@ def _paragraph_pairs(context: str, questions: list[dict]) -> Iterator[Pair]:
     spans = split_sentences(context)
     for qa in questions:
         impossible = bool(qa.get("is_impossible")) or not qa.get("answers")
-        starts = {a["answer_start"] for a in qa.get("answers", [])}
+        answers = [(a["answer_start"], len(a["text"])) for a in qa.get("answers", [])]
+        starts = {s for s, _ in answers}
         right = (
             {i for i, (a, b) in enumerate(spans) if any(a <= s < b for s in starts)}
             if not impossible
@@ -91,7 +93,11 @@ def _paragraph_pairs(context: str, questions: list[dict]) -> Iterator[Pair]:
         for i in keep:
             a, b = spans[i]
             before = context[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-            yield Pair(qa["question"], context[a:b], before, int(i in right), qa["id"], impossible)
+            inside = [(s - a, s - a + n) for s, n in answers if a <= s and s + n <= b]
+            answer = inside[0] if i in right and inside else None
+            yield Pair(
+                qa["question"], context[a:b], before, int(i in right), qa["id"], impossible, answer
+            )
 
 
 def _around(n: int, right: set[int]) -> list[int]:

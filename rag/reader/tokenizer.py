@@ -15,7 +15,6 @@ the stock XLM-R tokenizer it was made from. The differences matter for token par
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ import numpy as np
 from rag.reader.nanofile import NanoFile, TokenizerTables, default_path
 
 META = "\u2581"  # SentencePiece's word-start marker
-_SPACES = re.compile(" {2,}")
 _UNREACHED = np.float32(-1e30)
 
 
@@ -46,15 +44,34 @@ class Tokenizer:
 
     def normalize(self, text: str) -> str:
         """The characters the engine segments. Example: "Été  là " -> "▁Été▁là▁" """
+        return self._normalized(text)[0]
+
+    def _normalized(self, text: str) -> tuple[str, list[int]]:
+        """normalize(text), and for each of its characters the index in ``text`` it came from
+        (-1 for the "▁" prepended)."""
         text = text.split("\0", 1)[0]  # the engine reads a C string
-        text = _SPACES.sub(" ", text.translate(self._table))
-        if not text.startswith(" "):
-            text = " " + text
-        return text.replace(" ", META)
+        chars: list[str] = []
+        origin: list[int] = []
+        for at, ch in enumerate(text):
+            for out in ch.translate(self._table):
+                if out == " " and chars and chars[-1] == " ":
+                    continue  # runs of spaces collapse to one
+                chars.append(out)
+                origin.append(at)
+        if not chars or chars[0] != " ":
+            chars.insert(0, " ")
+            origin.insert(0, -1)
+        return "".join(chars).replace(" ", META), origin
 
     def content_ids(self, text: str) -> list[int]:
         """The ids of ``text`` without ``<s>``/``</s>`` and without any length limit."""
-        chars = self.normalize(text)
+        return [idx for idx, _, _ in self.pieces(text)]
+
+    def pieces(self, text: str) -> list[tuple[int, int, int]]:
+        """(id, start, end) of each content token: the characters of ``text`` it covers, its
+        leading "▁" left out (empty at 0 for a lone prepended "▁").
+        Example: "Qui ?" -> [(7644, 0, 3), (705, 4, 5)]"""
+        chars, origin = self._normalized(text)
         n = len(chars)
         best = [_UNREACHED] * (n + 1)
         best[0] = np.float32(0)
@@ -68,11 +85,14 @@ class Tokenizer:
                     best[end], back[end] = here + found[1], (start, found[0])
             if here + self._unk_score > best[start + 1]:
                 best[start + 1], back[start + 1] = here + self._unk_score, (start, -1)
-        ids, at = [], n
+        out, at = [], n
         while at > 0:
-            at, idx = back[at]
-            ids.append(self.unk if idx < 0 else idx)
-        return ids[::-1]
+            start, idx = back[at]
+            first = start + (chars[start] == META and at - start > 1)
+            begin, end = max(origin[first], 0), origin[at - 1] + 1
+            out.append((self.unk if idx < 0 else idx, begin, max(begin, end)))
+            at = start
+        return out[::-1]
 
     def ids(self, text: str) -> list[int]:
         """``<s>`` + content + ``</s>``, uncut (the engine windows past 510 content tokens)."""

@@ -7,9 +7,12 @@
    sentence an answer: calibrated probabilities, and impossible questions push all their
    sentences down) plus a listwise one (which sentence of the paragraph answers), checkpointed
    every CHECKPOINT_STEPS steps: a killed run resumes where it stopped.
-4. Held-out figures (evaluate.py), then weights.pt (the trained part, fp16) and CARD.md.
+4. The span head (span.py): which words of the chosen sentence answer, fitted on the frozen
+   reader in a few minutes.
+5. Held-out figures (evaluate.py), then weights.pt (the trained part, fp16) and CARD.md.
 
 Example: python -m rag.reader.train --minutes 60
+         python -m rag.reader.train --span-only   (refit the span head of the shipped weights)
 """
 
 from __future__ import annotations
@@ -282,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
     )
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
+    parser.add_argument(
+        "--span-only", action="store_true", help="only (re)fit the span head of --out's reader"
+    )
     args = parser.parse_args(argv)
     config = Config(
         seed=args.seed,
@@ -292,13 +298,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         elsewhere=args.elsewhere,
         answerable=args.answerable,
     )
-    work = args.work or WORK / config.key()
+    from rag.reader import span
     from rag.reader.evaluate import card, evaluate, write
 
-    reader, done, seconds = train(config, work, args.minutes)
-    figures = evaluate(reader, work, args.limit)
-    _say(json.dumps(figures))
-    write(reader, card(config, figures, seconds, done), args.out)
+    if args.span_only:
+        reader = Reader.load(args.out)
+        info = dict(torch.load(args.out, map_location="cpu", weights_only=True)["card"])
+        config = Config(**info["settings"])
+        work = args.work or WORK / config.key()
+    else:
+        work = args.work or WORK / config.key()
+        reader, done, seconds = train(config, work, args.minutes)
+        info = card(config, evaluate(reader, work, args.limit), seconds, done)
+        _say(json.dumps(info["held_out"]))
+    span_config = span.SpanConfig(seed=config.seed)
+    span_seconds = span.fit(reader, work, span_config, args.limit)
+    info["span"] = span.card(span_config, span.evaluate(reader, work, args.limit), span_seconds)
+    _say(json.dumps(info["span"]["held_out"]))
+    write(reader, info, args.out)
     _say(f"wrote {args.out}")
     return 0
 

@@ -73,7 +73,7 @@ def respond(
         yield chat, SEARCHING, NO_ARTICLE, history, [], ""
         time.sleep(STREAM_DELAY)
     final = ui.answer_markdown(
-        answer.text, answer.abstained, question, answer.query, answer.warning()
+        answer.text, answer.abstained, question, answer.query, answer.warning(), answer.phrase()
     )
     chat[-1] = {"role": "assistant", "content": final + _provenance(answer)}
     panel = ui.sources_html(answer.sources, show_scores)

@@ -100,6 +100,10 @@ class AnswerOut(BaseModel):
         description='while an ingest stores vectors, how many passages have theirs ("12,400 / '
         '50,000"): the others are found by keyword only; null when the index is complete'
     )
+    span: list[int] | None = Field(
+        description="[start, end]: the characters of `answer` that answer the question (the "
+        "reader's answer phrase, inside the first quoted sentence); null without one"
+    )
 
 
 def router(pipeline: Pipeline) -> APIRouter:

@@ -40,7 +40,7 @@ CSS = """
 .rag-source-head b { color: var(--body-text-color); }
 .rag-source-title { font-weight: 600; margin-bottom: 0.3rem; }
 .rag-source-text { font-size: 0.92rem; line-height: 1.45; white-space: pre-line; }
-.rag-source mark, .rag-article mark { background: #ffe066; color: #222; padding: 0 1px;
+.rag-source mark, .rag-article mark, mark.rag-phrase { background: #ffe066; color: #222; padding: 0 1px;
   border-radius: 2px; }
 .rag-article .rag-passage { background: rgba(255, 224, 102, 0.25); }
 .rag-article-body { white-space: pre-wrap; line-height: 1.5; }
@@ -63,11 +63,20 @@ def escape_markdown(text: str) -> str:
 
 
 def answer_markdown(
-    text: str, abstained: bool = False, question: str = "", query: str = "", warning: str = ""
+    text: str,
+    abstained: bool = False,
+    question: str = "",
+    query: str = "",
+    warning: str = "",
+    phrase: tuple[int, int] | None = None,
 ) -> str:
-    """The chat message for an answer, with its ``warning`` (unsure answers); the rewritten
-    query is shown when it differs."""
+    """The chat message for an answer, its answer ``phrase`` (characters of ``text``) marked,
+    with its ``warning`` (unsure answers); the rewritten query is shown when it differs."""
     body = escape_markdown(text)
+    if phrase:
+        a, b = phrase
+        marked = f'<mark class="rag-phrase">{escape_markdown(text[a:b])}</mark>'
+        body = escape_markdown(text[:a]) + marked + escape_markdown(text[b:])
     if abstained:
         body = f'<div class="rag-abstained">{body}</div>'
     if warning:

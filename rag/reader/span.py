@@ -1,0 +1,180 @@
+"""The span head: which words of the chosen sentence answer the question (run by train.py).
+
+The sentence reader is trained first and frozen. A copy of its top layer, over the layer below
+it, and a linear start/end head are fitted on the answer spans of PIAF and SQuAD 2.0 (the
+positive pairs of the same training articles), reusing the lower-layer caches of the reader's
+own run. Held out: exact match and word F1 of the phrase on the held-out articles, SQuAD-style.
+
+Example: python -m rag.reader.train --span-only   (adds the head to the shipped weights)
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+import re
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rag.reader.data import Pair
+from rag.reader.model import (
+    MAX_CANDIDATE,
+    OFFSET,
+    Reader,
+    best_span,
+    candidate_text,
+    question_text,
+    sentence_tokens,
+)
+from rag.reader.train import FILES, Split, _say
+
+
+@dataclass(frozen=True)
+class SpanConfig:
+    """The span head's settings; the card records them."""
+
+    seed: int = 13
+    epochs: float = 2.0
+    batch_pairs: int = 32
+    lr_layer: float = 5e-5
+    lr_head: float = 1e-3
+
+
+def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
+    """The (first, last) candidate token positions (after ``<s>``) of ``pair``'s answer, or None
+    when it has none or the candidate's cut leaves it out."""
+    if pair.answer is None:
+        return None
+    pieces = reader.encoder.tokenizer.pieces(candidate_text(pair.sentence, pair.before))
+    pieces = pieces[: MAX_CANDIDATE - 2]
+    a, b = OFFSET + pair.answer[0], OFFSET + pair.answer[1]
+    covering = [n for n, (_, s, e) in enumerate(pieces, 1) if s < b and e > a]
+    if not covering or pieces[covering[-1] - 1][2] < b:
+        return None
+    return covering[0], covering[-1]
+
+
+def examples(reader: Reader, split: Split) -> list[tuple[Pair, tuple[int, int]]]:
+    found = [(p, target(reader, p)) for g in split.groups for p in g if p.label]
+    return [(p, t) for p, t in found if t is not None]
+
+
+def fit(reader: Reader, work: Path, config: SpanConfig, limit: int = 0) -> float:
+    """Add a span head to ``reader`` (its other weights frozen) and fit it; returns the seconds."""
+    torch.manual_seed(config.seed)
+    reader.add_span()
+    assert reader.span is not None
+    for name, p in reader.named_parameters():
+        p.requires_grad_(name.startswith("span."))
+    data = Split.load(reader, work, "train", limit)
+    items = examples(reader, data)
+    rng = random.Random(config.seed)
+    steps = int(len(items) * config.epochs / config.batch_pairs) or 1
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": reader.span.layer.parameters(), "lr": config.lr_layer},
+            {"params": reader.span.head.parameters(), "lr": config.lr_head},
+        ],
+        weight_decay=0.01,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / steps))
+    started = time.monotonic()
+    order: list[tuple[Pair, tuple[int, int]]] = []
+    reader.train()
+    for step in range(steps):
+        if len(order) < config.batch_pairs:
+            order += rng.sample(items, len(items))
+        batch, order = order[: config.batch_pairs], order[config.batch_pairs :]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = _logits(reader, data, [p for p, _ in batch]).float()
+        starts = torch.tensor([t[0] for _, t in batch])
+        ends = torch.tensor([t[1] for _, t in batch])
+        loss = (F.cross_entropy(logits[..., 0], starts) + F.cross_entropy(logits[..., 1], ends)) / 2
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            _say(f"span step {step + 1}/{steps} loss {loss.item():.3f}")
+    return time.monotonic() - started
+
+
+def _logits(reader: Reader, data: Split, pairs: list[Pair]) -> torch.Tensor:
+    """Start/end logits [B, Tc, 2], every token outside the pair's sentence masked out."""
+    q, q_mask = data.questions.batch([question_text(p.question) for p in pairs])
+    c, c_mask = data.candidates.batch([candidate_text(p.sentence, p.before) for p in pairs])
+    logits = reader.span_logits(q, q_mask, c, c_mask)
+    allowed = torch.zeros(logits.shape[:2], dtype=torch.bool)
+    for row, p in enumerate(pairs):
+        allowed[row, _allowed(reader, p)] = True
+    return logits.masked_fill(~allowed[..., None], -1e4)
+
+
+def _allowed(reader: Reader, pair: Pair) -> list[int]:
+    pieces = reader.encoder.tokenizer.pieces(candidate_text(pair.sentence, pair.before))
+    return sentence_tokens(pieces[: MAX_CANDIDATE - 2], len(pair.sentence))
+
+
+def evaluate(reader: Reader, work: Path, limit: int = 0) -> dict[str, float]:
+    """Exact match and word F1 of the predicted phrase against the answer, on the held-out
+    articles' answer sentences, per file (SQuAD's normalisation: case, punctuation, articles)."""
+    figures: dict[str, float] = {}
+    reader.eval()
+    for name, prefix in zip(FILES, ("piaf", "squad")):
+        data = Split.load(reader, work, "test", limit, (name,))
+        items = examples(reader, data)
+        exact, f1 = [], []
+        for at in range(0, len(items), 32):
+            chunk = [p for p, _ in items[at : at + 32]]
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = _logits(reader, data, chunk).float()
+            for row, p in enumerate(chunk):
+                assert p.answer is not None
+                first, last = best_span(logits[row], _allowed(reader, p))
+                pieces = reader.encoder.tokenizer.pieces(candidate_text(p.sentence, p.before))
+                got = p.sentence[pieces[first - 1][1] - OFFSET : pieces[last - 1][2] - OFFSET]
+                gold = p.sentence[p.answer[0] : p.answer[1]]
+                exact.append(float(_words(got) == _words(gold)))
+                f1.append(word_f1(got, gold))
+        figures[f"{prefix}_span_exact"] = sum(exact) / max(1, len(exact))
+        figures[f"{prefix}_span_f1"] = sum(f1) / max(1, len(f1))
+    return figures
+
+
+def card(config: SpanConfig, figures: dict[str, float], seconds: float) -> dict[str, Any]:
+    """The span head's part of the model card."""
+    from rag.reader.evaluate import commit
+
+    return {
+        "settings": asdict(config),
+        "data": "the answer spans of the reader's training articles (PIAF, SQuAD 2.0 answerable)",
+        "held_out": {k: round(v, 4) for k, v in figures.items()},
+        "train_seconds": round(seconds),
+        "commit": commit(),
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+_ARTICLES = re.compile(r"\b(?:a|an|the|le|la|les|l|un|une|des|du|de|d)\b")
+
+
+def _words(text: str) -> list[str]:
+    text = "".join(c if not unicodedata.category(c).startswith("P") else " " for c in text.lower())
+    return _ARTICLES.sub(" ", text).split()
+
+
+def word_f1(got: str, gold: str) -> float:
+    """SQuAD's word F1. Example: ("le 14 juillet 1789", "14 juillet") -> 0.8"""
+    a, b = _words(got), _words(gold)
+    common = sum((Counter(a) & Counter(b)).values())
+    if not common:
+        return float(a == b)
+    precision, recall = common / len(a), common / len(b)
+    return 2 * precision * recall / (precision + recall)
