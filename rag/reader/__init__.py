@@ -10,5 +10,6 @@ comes with the submodules, imported on use:
 - ``rag.reader.model``      the reader (frozen lower layers, trained top and head), ``shipped()``
 - ``rag.reader.data``       training pairs from PIAF and SQuAD 2.0, held-out articles by title
 - ``rag.reader.train``      `python -m rag.reader.train` (`make reader`): seeded, resumable
+- ``rag.reader.span``       the span head (which words answer), fitted on the frozen reader
 - ``rag.reader.evaluate``   held-out figures and the model card (CARD.md beside weights.pt)
 """

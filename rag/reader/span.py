@@ -27,6 +27,7 @@ from rag.reader.data import Pair
 from rag.reader.model import (
     MAX_CANDIDATE,
     OFFSET,
+    SPAN_LAYERS,
     Reader,
     best_span,
     candidate_text,
@@ -41,10 +42,23 @@ class SpanConfig:
     """The span head's settings; the card records them."""
 
     seed: int = 13
-    epochs: float = 2.0
+    epochs: float = 6.0
     batch_pairs: int = 32
-    lr_layer: float = 5e-5
+    layers: int = SPAN_LAYERS
+    lr_layers: float = 1e-4
     lr_head: float = 1e-3
+
+
+@dataclass
+class Example:
+    """A positive pair, its answer's (first, last) token positions, the positions where a phrase
+    may be, and its vectors below the span head's layers (fp16, computed once)."""
+
+    pair: Pair
+    target: tuple[int, int]
+    allowed: list[int]
+    question: torch.Tensor  # [Tq, H]
+    candidate: torch.Tensor  # [Tc, H]
 
 
 def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
@@ -52,8 +66,7 @@ def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
     when it has none or the candidate's cut leaves it out."""
     if pair.answer is None:
         return None
-    pieces = reader.encoder.tokenizer.pieces(candidate_text(pair.sentence, pair.before))
-    pieces = pieces[: MAX_CANDIDATE - 2]
+    pieces = _pieces(reader, pair)
     a, b = OFFSET + pair.answer[0], OFFSET + pair.answer[1]
     covering = [n for n, (_, s, e) in enumerate(pieces, 1) if s < b and e > a]
     if not covering or pieces[covering[-1] - 1][2] < b:
@@ -61,65 +74,97 @@ def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
     return covering[0], covering[-1]
 
 
-def examples(reader: Reader, split: Split) -> list[tuple[Pair, tuple[int, int]]]:
+def _pieces(reader: Reader, pair: Pair) -> list[tuple[int, int, int]]:
+    pieces = reader.encoder.tokenizer.pieces(candidate_text(pair.sentence, pair.before))
+    return pieces[: MAX_CANDIDATE - 2]
+
+
+def examples(reader: Reader, split: Split) -> list[Example]:
+    """The split's positive pairs whose answer the candidate holds, with their vectors."""
     found = [(p, target(reader, p)) for g in split.groups for p in g if p.label]
-    return [(p, t) for p, t in found if t is not None]
+    kept = [(p, t) for p, t in found if t is not None]
+    out = []
+    for at in range(0, len(kept), 64):
+        chunk = kept[at : at + 64]
+        q, q_mask, c, c_mask = _inputs(split, [p for p, _ in chunk])
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            x, _, _ = reader.joint(q, q_mask, c, c_mask, reader.span_start())
+        width = q.shape[1]
+        for row, (p, t) in enumerate(chunk):
+            tq, tc = int(q_mask[row].sum()), int(c_mask[row].sum())
+            allowed = sentence_tokens(_pieces(reader, p), len(p.sentence))
+            vectors = x[row].to(torch.float16)
+            out.append(Example(p, t, allowed, vectors[:tq], vectors[width : width + tc]))
+        _say(f"\rspan inputs {len(out)}/{len(kept)}", end="")
+    _say("")
+    return out
+
+
+def _inputs(split: Split, pairs: list[Pair]) -> tuple[torch.Tensor, ...]:
+    q, q_mask = split.questions.batch([question_text(p.question) for p in pairs])
+    c, c_mask = split.candidates.batch([candidate_text(p.sentence, p.before) for p in pairs])
+    return q, q_mask, c, c_mask
+
+
+def span_logits(reader: Reader, batch: list[Example]) -> torch.Tensor:
+    """The span head's start/end logits [B, Tc, 2] over ``batch``'s cached vectors, every token
+    outside a pair's sentence masked out."""
+    assert reader.span is not None
+    q, q_mask = _stack([e.question for e in batch])
+    c, c_mask = _stack([e.candidate for e in batch])
+    mask = torch.cat([q_mask, c_mask], dim=1)
+    logits = reader.span(torch.cat([q, c], dim=1), mask.bool()[:, None, None, :])[:, q.shape[1] :]
+    allowed = torch.zeros(logits.shape[:2], dtype=torch.bool)
+    for row, e in enumerate(batch):
+        allowed[row, e.allowed] = True
+    return logits.masked_fill(~allowed[..., None], -1e4)
+
+
+def _stack(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.zeros(len(rows), max(r.shape[0] for r in rows), rows[0].shape[1])
+    mask = torch.zeros(x.shape[:2], dtype=torch.long)
+    for i, r in enumerate(rows):
+        x[i, : r.shape[0]], mask[i, : r.shape[0]] = r.float(), 1
+    return x, mask
 
 
 def fit(reader: Reader, work: Path, config: SpanConfig, limit: int = 0) -> float:
     """Add a span head to ``reader`` (its other weights frozen) and fit it; returns the seconds."""
     torch.manual_seed(config.seed)
-    reader.add_span()
+    reader.add_span(config.layers)
     assert reader.span is not None
     for name, p in reader.named_parameters():
         p.requires_grad_(name.startswith("span."))
-    data = Split.load(reader, work, "train", limit)
-    items = examples(reader, data)
+    items = examples(reader, Split.load(reader, work, "train", limit))
     rng = random.Random(config.seed)
     steps = int(len(items) * config.epochs / config.batch_pairs) or 1
     optimizer = torch.optim.AdamW(
         [
-            {"params": reader.span.layer.parameters(), "lr": config.lr_layer},
+            {"params": reader.span.layers.parameters(), "lr": config.lr_layers},
             {"params": reader.span.head.parameters(), "lr": config.lr_head},
         ],
         weight_decay=0.01,
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / steps))
     started = time.monotonic()
-    order: list[tuple[Pair, tuple[int, int]]] = []
+    order: list[Example] = []
     reader.train()
     for step in range(steps):
         if len(order) < config.batch_pairs:
             order += rng.sample(items, len(items))
         batch, order = order[: config.batch_pairs], order[config.batch_pairs :]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = _logits(reader, data, [p for p, _ in batch]).float()
-        starts = torch.tensor([t[0] for _, t in batch])
-        ends = torch.tensor([t[1] for _, t in batch])
+            logits = span_logits(reader, batch).float()
+        starts = torch.tensor([e.target[0] for e in batch])
+        ends = torch.tensor([e.target[1] for e in batch])
         loss = (F.cross_entropy(logits[..., 0], starts) + F.cross_entropy(logits[..., 1], ends)) / 2
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
-        if (step + 1) % 50 == 0 or step + 1 == steps:
+        if (step + 1) % 100 == 0 or step + 1 == steps:
             _say(f"span step {step + 1}/{steps} loss {loss.item():.3f}")
     return time.monotonic() - started
-
-
-def _logits(reader: Reader, data: Split, pairs: list[Pair]) -> torch.Tensor:
-    """Start/end logits [B, Tc, 2], every token outside the pair's sentence masked out."""
-    q, q_mask = data.questions.batch([question_text(p.question) for p in pairs])
-    c, c_mask = data.candidates.batch([candidate_text(p.sentence, p.before) for p in pairs])
-    logits = reader.span_logits(q, q_mask, c, c_mask)
-    allowed = torch.zeros(logits.shape[:2], dtype=torch.bool)
-    for row, p in enumerate(pairs):
-        allowed[row, _allowed(reader, p)] = True
-    return logits.masked_fill(~allowed[..., None], -1e4)
-
-
-def _allowed(reader: Reader, pair: Pair) -> list[int]:
-    pieces = reader.encoder.tokenizer.pieces(candidate_text(pair.sentence, pair.before))
-    return sentence_tokens(pieces[: MAX_CANDIDATE - 2], len(pair.sentence))
 
 
 def evaluate(reader: Reader, work: Path, limit: int = 0) -> dict[str, float]:
@@ -128,19 +173,17 @@ def evaluate(reader: Reader, work: Path, limit: int = 0) -> dict[str, float]:
     figures: dict[str, float] = {}
     reader.eval()
     for name, prefix in zip(FILES, ("piaf", "squad")):
-        data = Split.load(reader, work, "test", limit, (name,))
-        items = examples(reader, data)
+        items = examples(reader, Split.load(reader, work, "test", limit, (name,)))
         exact, f1 = [], []
-        for at in range(0, len(items), 32):
-            chunk = [p for p, _ in items[at : at + 32]]
+        for at in range(0, len(items), 64):
+            chunk = items[at : at + 64]
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                logits = _logits(reader, data, chunk).float()
-            for row, p in enumerate(chunk):
-                assert p.answer is not None
-                first, last = best_span(logits[row], _allowed(reader, p))
-                pieces = reader.encoder.tokenizer.pieces(candidate_text(p.sentence, p.before))
-                got = p.sentence[pieces[first - 1][1] - OFFSET : pieces[last - 1][2] - OFFSET]
-                gold = p.sentence[p.answer[0] : p.answer[1]]
+                logits = span_logits(reader, chunk).float()
+            for row, e in enumerate(chunk):
+                first, last = best_span(logits[row], e.allowed)
+                pieces, (a, b) = _pieces(reader, e.pair), e.pair.answer or (0, 0)
+                got = e.pair.sentence[pieces[first - 1][1] - OFFSET : pieces[last - 1][2] - OFFSET]
+                gold = e.pair.sentence[a:b]
                 exact.append(float(_words(got) == _words(gold)))
                 f1.append(word_f1(got, gold))
         figures[f"{prefix}_span_exact"] = sum(exact) / max(1, len(exact))
