@@ -63,11 +63,20 @@ def test_the_best_span_is_the_best_start_and_end_in_order_and_in_the_sentence() 
 
     logits = torch.zeros(40, 2)
     logits[3, 0], logits[5, 1] = 5.0, 4.0  # start at 3, end at 5
-    logits[8, 0] = 9.0  # a better start, after every good end but one outside the sentence
+    logits[8, 0] = 9.0  # a better start, outside the sentence
     logits[9, 1] = 9.0
-    assert best_span(logits, list(range(1, 9))) == (3, 5)
+    first, last, probability = best_span(logits, list(range(1, 8)))
+    assert (first, last) == (3, 5) and 0.5 < probability < 1
     logits[1, 0], logits[1 + MAX_SPAN, 1] = 50.0, 50.0  # too long apart
-    assert best_span(logits, list(range(1, 40))) != (1, 1 + MAX_SPAN)
+    assert best_span(logits, list(range(1, 40)))[:2] != (1, 1 + MAX_SPAN)
+
+
+def test_a_phrase_is_widened_to_whole_words() -> None:
+    from rag.reader.model import whole_words
+
+    text = "Le conseiller, Jake Sullivan, a parlé."
+    assert whole_words(text, text.index("e Sull"), text.index("Sulliv") + 6) == (15, 28)
+    assert text[slice(*whole_words(text, 3, 5))] == "conseiller"
 
 
 def test_word_f1_is_squads() -> None:

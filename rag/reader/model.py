@@ -32,6 +32,7 @@ WEIGHTS = Path(__file__).with_name("weights.pt")
 CONTEXT = " (contexte : {})"  # the sentence before the candidate, after it: never mistaken for it
 MAX_SPAN = 30  # tokens of an answer phrase
 SPAN_LAYERS = 2  # top layers the span head has its own trained copy of
+SPAN_MIN = 0.20  # the least probability of a phrase that is marked (chosen on dev: docs/quality.md)
 
 
 def question_text(question: str) -> str:
@@ -174,8 +175,10 @@ class Reader(nn.Module):
         inside = sentence_tokens(pieces, len(sentence))
         if not inside:
             return None
-        first, last = best_span(logits, inside)
-        return pieces[first - 1][1] - OFFSET, pieces[last - 1][2] - OFFSET
+        first, last, probability = best_span(logits, inside)
+        if probability < SPAN_MIN:
+            return None  # unsure where the answer lies: the sentence alone is quoted
+        return whole_words(sentence, pieces[first - 1][1] - OFFSET, pieces[last - 1][2] - OFFSET)
 
     def probabilities(self, question: str, candidates: Sequence[tuple[str, str]]) -> list[float]:
         return [float(torch.sigmoid(torch.tensor(x))) for x in self.logits(question, candidates)]
@@ -191,16 +194,27 @@ def sentence_tokens(pieces: Sequence[tuple[int, int, int]], length: int) -> list
     return [n for n, (_, a, b) in enumerate(pieces, 1) if OFFSET <= a < b <= end]
 
 
-def best_span(logits: torch.Tensor, allowed: Sequence[int]) -> tuple[int, int]:
+def best_span(logits: torch.Tensor, allowed: Sequence[int]) -> tuple[int, int, float]:
     """The (first, last) token positions among ``allowed`` with the highest start + end logit,
-    at most MAX_SPAN tokens apart. logits [T, 2]."""
+    at most MAX_SPAN tokens apart, and its probability (start's times end's, softmax over
+    ``allowed``). logits [T, 2]."""
     at = torch.tensor(allowed)
-    start, end = logits[at, 0], logits[at, 1]
+    start, end = logits[at, 0].log_softmax(0), logits[at, 1].log_softmax(0)
     scores = start[:, None] + end[None, :]
     gap = at[None, :] - at[:, None]
     scores = scores.masked_fill((gap < 0) | (gap >= MAX_SPAN), float("-inf"))
     best = int(scores.argmax())
-    return allowed[best // len(allowed)], allowed[best % len(allowed)]
+    first, last = allowed[best // len(allowed)], allowed[best % len(allowed)]
+    return first, last, float(scores.flatten()[best].exp())
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` widened to the words it cuts. Example: ("Jake Sullivan", 3, 8) -> (0, 8)"""
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace() and text[end] not in ",;:.!?)»”":
+        end += 1
+    return start, end
 
 
 @functools.cache

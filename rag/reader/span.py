@@ -180,7 +180,7 @@ def evaluate(reader: Reader, work: Path, limit: int = 0) -> dict[str, float]:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                 logits = span_logits(reader, chunk).float()
             for row, e in enumerate(chunk):
-                first, last = best_span(logits[row], e.allowed)
+                first, last, _ = best_span(logits[row], e.allowed)
                 pieces, (a, b) = _pieces(reader, e.pair), e.pair.answer or (0, 0)
                 got = e.pair.sentence[pieces[first - 1][1] - OFFSET : pieces[last - 1][2] - OFFSET]
                 gold = e.pair.sentence[a:b]
