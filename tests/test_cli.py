@@ -149,7 +149,8 @@ def test_ask_tells_the_reader_to_check_an_unsure_answer(work: Path, index: Path)
     run = rag("ask", question, cwd=work, RAG_INDEX_DIR=str(index), RAG_SURE_THRESHOLD="1")
 
     assert run.code == 0, run.err
-    first, warning, source = run.out.strip().splitlines()
+    lines = [x for x in run.out.strip().splitlines() if not x.startswith("  → ")]  # the phrase
+    first, warning, source = lines
     assert "Jake Sullivan" in first
     assert warning.startswith("  (À vérifier : confiance ") and warning.endswith(
         " %, lisez la source citée.)"
@@ -288,7 +289,8 @@ def test_a_file_name_with_a_newline_keeps_one_line_per_source(work: Path, tmp_pa
     retrieved = rag("retrieve", "sommet Genève", "--index", index, cwd=work)
 
     assert run.code == 0, run.err
-    answer, *sources = run.out.splitlines()
+    answer, *rest = run.out.splitlines()
+    sources = [line for line in rest if not line.startswith("  → ")]  # the answer phrase's line
     assert sources and all(line.startswith("  [") for line in sources)
     assert "sommet\\nGenève.txt" in sources[0]
     assert retrieved.out.splitlines()[0].startswith("1. sommet\\nGenève.txt ")

@@ -16,7 +16,9 @@ from rag.reader.train import DATA, FILES
 pytestmark = pytest.mark.slow  # loads the encoder and runs its lower layers: ~30 s
 
 
-def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> None:
+def test_the_training_script_runs_resumes_and_writes_a_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     command = [sys.executable, "-m", "rag.reader.train", "--limit", "24", "--epochs", "1"]
     command += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "w.pt")]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -39,6 +41,7 @@ def test_the_training_script_runs_resumes_and_writes_a_card(tmp_path: Path) -> N
     logits = reader.logits("Qui est le porte-parole du Kremlin ?", [("Dmitri Peskov l'a dit.", "")])
     assert len(logits) == 1 and card_of(tmp_path / "w.pt")["trained"].startswith("steps ")
     sentence = "Dmitri Peskov l'a dit."
+    monkeypatch.setattr("rag.reader.model.SPAN_MIN", 0.0)  # a few steps make no sure phrase
     span = reader.answer_span("Qui est le porte-parole du Kremlin ?", sentence, "")
     assert span is not None and 0 <= span[0] < span[1] <= len(sentence)
 

@@ -36,6 +36,17 @@ def test_the_reader_reads_the_best_sentences_and_the_decision_reads_it(reading: 
     assert answer.sources[0].file.startswith("002_")
 
 
+def test_a_sure_answer_phrase_is_marked_and_placed_in_the_answer(reading: Pipeline) -> None:
+    answer = reading.ask("Which news agency quoted Gorbachev?")
+    span = answer.as_dict()["span"]
+    assert isinstance(span, list) and answer.text[span[0] : span[1]] == "Interfax"
+    assert answer.sources[0].span is not None
+    reader = reading.reader
+    assert reader is not None
+    peskov = "Dmitri Peskov, porte-parole du Kremlin, a déclaré lundi que la Russie ne céderait pas."
+    assert reader.answer_span("Qui est le porte-parole du Kremlin ?", peskov, "") == (0, 13)
+
+
 def test_the_reader_is_on_by_default_and_off_leaves_it_out(
     seeds_settings: Settings, seeds_pipeline: Pipeline, embedder: Embedder
 ) -> None:
@@ -44,6 +55,7 @@ def test_the_reader_is_on_by_default_and_off_leaves_it_out(
     assert off.reader is None
     features = off.evidence(SULLIVAN_Q).features()
     assert features is not None and "reader" not in features
+    assert off.ask("Which news agency quoted Gorbachev?").as_dict()["span"] is None
 
 
 def test_a_reader_that_cannot_load_says_so_in_one_line_and_answers_without_it(
