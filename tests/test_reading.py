@@ -43,7 +43,9 @@ def test_a_sure_answer_phrase_is_marked_and_placed_in_the_answer(reading: Pipeli
     assert answer.sources[0].span is not None
     reader = reading.reader
     assert reader is not None
-    peskov = "Dmitri Peskov, porte-parole du Kremlin, a déclaré lundi que la Russie ne céderait pas."
+    peskov = (
+        "Dmitri Peskov, porte-parole du Kremlin, a déclaré lundi que la Russie ne céderait pas."
+    )
     assert reader.answer_span("Qui est le porte-parole du Kremlin ?", peskov, "") == (0, 13)
 
 
