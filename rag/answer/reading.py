@@ -91,7 +91,7 @@ def reader_unavailable() -> str:
 
 def status(settings: Settings) -> str:
     """What `rag info` and /api/health say of the reader. Example: "on (trained 2026-12-06 at
-    abc1234; held out: PIAF sentence 0.81, SQuAD 2.0 AUC 0.86)"."""
+    abc1234; held out: PIAF sentence 0.81, SQuAD 2.0 AUC 0.86, answer phrase F1 0.42)"."""
     if settings.reader != "on":
         return "off (RAG_READER=on to use it)"
     why = reader_unavailable()
@@ -101,8 +101,10 @@ def status(settings: Settings) -> str:
 
     made = card()
     held = made.get("held_out", {})
+    span = made.get("span", {}).get("held_out", {})
+    phrase = f", answer phrase F1 {span['piaf_span_f1']:.2f}" if "piaf_span_f1" in span else ""
     return (
         f"on (trained {made.get('date')} at {made.get('commit')}; held out: PIAF sentence "
         f"{held.get('piaf_sentence_accuracy', 0):.2f}, SQuAD 2.0 AUC "
-        f"{held.get('squad_auc_answerable', 0):.2f})"
+        f"{held.get('squad_auc_answerable', 0):.2f}{phrase})"
     )

@@ -145,6 +145,11 @@ class Reader(nn.Module):
             out = self.upper(q.expand(n, -1, -1), q_mask.expand(n, -1), c, c_mask)
         return [float(x) for x in out]
 
+    def candidate_pieces(self, sentence: str, before: str) -> list[tuple[int, int, int]]:
+        """The (id, start, end) tokens of a candidate's text, cut as ``logits`` cuts them."""
+        pieces = self.encoder.tokenizer.pieces(candidate_text(sentence, before))
+        return pieces[: MAX_CANDIDATE - 2]
+
     def span_logits(
         self, q: torch.Tensor, q_mask: torch.Tensor, c: torch.Tensor, c_mask: torch.Tensor
     ) -> torch.Tensor:
@@ -165,8 +170,7 @@ class Reader(nn.Module):
         Kremlin, a déclaré...") -> (0, 13)"""
         if self.span is None:
             return None
-        pieces = self.encoder.tokenizer.pieces(candidate_text(sentence, before))
-        pieces = pieces[: MAX_CANDIDATE - 2]
+        pieces = self.candidate_pieces(sentence, before)
         tok = self.encoder.tokenizer
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             q, q_mask = self.lower(self.ids([question_text(question)], MAX_QUESTION))

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 
 from rag.reader.data import Pair
 from rag.reader.model import (
-    MAX_CANDIDATE,
     OFFSET,
     SPAN_LAYERS,
     Reader,
@@ -66,17 +65,12 @@ def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
     when it has none or the candidate's cut leaves it out."""
     if pair.answer is None:
         return None
-    pieces = _pieces(reader, pair)
+    pieces = reader.candidate_pieces(pair.sentence, pair.before)
     a, b = OFFSET + pair.answer[0], OFFSET + pair.answer[1]
     covering = [n for n, (_, s, e) in enumerate(pieces, 1) if s < b and e > a]
     if not covering or pieces[covering[-1] - 1][2] < b:
         return None
     return covering[0], covering[-1]
-
-
-def _pieces(reader: Reader, pair: Pair) -> list[tuple[int, int, int]]:
-    pieces = reader.encoder.tokenizer.pieces(candidate_text(pair.sentence, pair.before))
-    return pieces[: MAX_CANDIDATE - 2]
 
 
 def examples(reader: Reader, split: Split) -> list[Example]:
@@ -92,7 +86,9 @@ def examples(reader: Reader, split: Split) -> list[Example]:
         width = q.shape[1]
         for row, (p, t) in enumerate(chunk):
             tq, tc = int(q_mask[row].sum()), int(c_mask[row].sum())
-            allowed = sentence_tokens(_pieces(reader, p), len(p.sentence))
+            allowed = sentence_tokens(
+                reader.candidate_pieces(p.sentence, p.before), len(p.sentence)
+            )
             vectors = x[row].to(torch.float16)
             out.append(Example(p, t, allowed, vectors[:tq], vectors[width : width + tc]))
         _say(f"\rspan inputs {len(out)}/{len(kept)}", end="")
@@ -181,7 +177,8 @@ def evaluate(reader: Reader, work: Path, limit: int = 0) -> dict[str, float]:
                 logits = span_logits(reader, chunk).float()
             for row, e in enumerate(chunk):
                 first, last, _ = best_span(logits[row], e.allowed)
-                pieces, (a, b) = _pieces(reader, e.pair), e.pair.answer or (0, 0)
+                pieces = reader.candidate_pieces(e.pair.sentence, e.pair.before)
+                a, b = e.pair.answer or (0, 0)
                 got = e.pair.sentence[pieces[first - 1][1] - OFFSET : pieces[last - 1][2] - OFFSET]
                 gold = e.pair.sentence[a:b]
                 exact.append(float(_words(got) == _words(gold)))
