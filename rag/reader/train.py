@@ -284,7 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=None, help=f"checkpoints and caches (default {WORK}/RUN)"
     )
-    parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the weights go")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where the weights go (default {WEIGHTS} with the shipped settings, else the run's "
+        "work folder: a try never overwrites the shipped reader)",
+    )
     parser.add_argument(
         "--span-only", action="store_true", help="only (re)fit the span head of --out's reader"
     )
@@ -302,12 +308,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.reader.evaluate import card, evaluate, write
 
     if args.span_only:
-        reader = Reader.load(args.out)
-        info = dict(torch.load(args.out, map_location="cpu", weights_only=True)["card"])
+        out = args.out or WEIGHTS
+        reader = Reader.load(out)
+        info = dict(torch.load(out, map_location="cpu", weights_only=True)["card"])
         config = Config(**info["settings"])
         work = args.work or WORK / config.key()
     else:
         work = args.work or WORK / config.key()
+        out = args.out or (WEIGHTS if config == Config() else work / WEIGHTS.name)
         reader, done, seconds = train(config, work, args.minutes)
         info = card(config, evaluate(reader, work, args.limit), seconds, done)
         _say(json.dumps(info["held_out"]))
@@ -315,8 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     span_seconds = span.fit(reader, work, span_config, args.limit)
     info["span"] = span.card(span_config, span.evaluate(reader, work, args.limit), span_seconds)
     _say(json.dumps(info["span"]["held_out"]))
-    write(reader, info, args.out)
-    _say(f"wrote {args.out}")
+    write(reader, info, out)
+    _say(f"wrote {out}")
     return 0
 
 
