@@ -53,7 +53,8 @@ check: lint
 	$(BIN)/pytest -q -m "$(UNIT)" tests/
 
 # the trained reader (rag/reader/weights.pt and CARD.md): about an hour on 2 cores, seeded,
-# checkpointed (run it again to resume), then the answer models fitted with it on the dev splits
+# checkpointed (run it again to resume), then its span head (15-25 min, not checkpointed), then
+# the answer models fitted with it on the dev splits
 reader: $(STAMP)
 	$(BIN)/python -m rag.reader.train
 	$(BIN)/python -m evals.fit --reader
