@@ -1,9 +1,10 @@
 """The span head: which words of the chosen sentence answer the question (run by train.py).
 
-The sentence reader is trained first and frozen. A copy of its top layer, over the layer below
-it, and a linear start/end head are fitted on the answer spans of PIAF and SQuAD 2.0 (the
-positive pairs of the same training articles), reusing the lower-layer caches of the reader's
-own run. Held out: exact match and word F1 of the phrase on the held-out articles, SQuAD-style.
+The sentence reader is trained first and frozen. Copies of its top SPAN_LAYERS layers, over the
+layer below them, and a linear start/end head are fitted on the answer spans of PIAF and SQuAD
+2.0 (the positive pairs of the same training articles). The vectors below the copies are computed
+once from the lower-layer caches of the reader's own run, so each epoch costs only the copies.
+Held out: exact match and word F1 of the phrase on the held-out articles, SQuAD-style.
 
 Example: python -m rag.reader.train --span-only   (adds the head to the shipped weights)
 """
