@@ -51,22 +51,23 @@ class SpanConfig:
 
 @dataclass
 class Example:
-    """A positive pair, its answer's (first, last) token positions, the positions where a phrase
-    may be, and its vectors below the span head's layers (fp16, computed once)."""
+    """A positive pair, its candidate's tokens, its answer's (first, last) token positions, the
+    positions where a phrase may be, and its vectors below the span head's layers (fp16, computed
+    once)."""
 
     pair: Pair
+    pieces: list[tuple[int, int, int]]
     target: tuple[int, int]
     allowed: list[int]
     question: torch.Tensor  # [Tq, H]
     candidate: torch.Tensor  # [Tc, H]
 
 
-def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
-    """The (first, last) candidate token positions (after ``<s>``) of ``pair``'s answer, or None
-    when it has none or the candidate's cut leaves it out."""
+def target(pair: Pair, pieces: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """The (first, last) positions (after ``<s>``) among the candidate's ``pieces`` of ``pair``'s
+    answer, or None when it has none or the candidate's cut leaves it out."""
     if pair.answer is None:
         return None
-    pieces = reader.candidate_pieces(pair.sentence, pair.before)
     a, b = OFFSET + pair.answer[0], OFFSET + pair.answer[1]
     covering = [n for n, (_, s, e) in enumerate(pieces, 1) if s < b and e > a]
     if not covering or pieces[covering[-1] - 1][2] < b:
@@ -76,22 +77,21 @@ def target(reader: Reader, pair: Pair) -> tuple[int, int] | None:
 
 def examples(reader: Reader, split: Split) -> list[Example]:
     """The split's positive pairs whose answer the candidate holds, with their vectors."""
-    found = [(p, target(reader, p)) for g in split.groups for p in g if p.label]
-    kept = [(p, t) for p, t in found if t is not None]
+    positives = [p for g in split.groups for p in g if p.label]
+    found = [(p, reader.candidate_pieces(p.sentence, p.before)) for p in positives]
+    kept = [(p, pieces, t) for p, pieces in found if (t := target(p, pieces)) is not None]
     out = []
     for at in range(0, len(kept), 64):
         chunk = kept[at : at + 64]
-        q, q_mask, c, c_mask = _inputs(split, [p for p, _ in chunk])
+        q, q_mask, c, c_mask = _inputs(split, [p for p, _, _ in chunk])
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             x, _, _ = reader.joint(q, q_mask, c, c_mask, reader.span_start())
         width = q.shape[1]
-        for row, (p, t) in enumerate(chunk):
+        for row, (p, pieces, t) in enumerate(chunk):
             tq, tc = int(q_mask[row].sum()), int(c_mask[row].sum())
-            allowed = sentence_tokens(
-                reader.candidate_pieces(p.sentence, p.before), len(p.sentence)
-            )
+            allowed = sentence_tokens(pieces, len(p.sentence))
             vectors = x[row].to(torch.float16)
-            out.append(Example(p, t, allowed, vectors[:tq], vectors[width : width + tc]))
+            out.append(Example(p, pieces, t, allowed, vectors[:tq], vectors[width : width + tc]))
         _say(f"\rspan inputs {len(out)}/{len(kept)}", end="")
     _say("")
     return out
@@ -178,9 +178,9 @@ def evaluate(reader: Reader, work: Path, limit: int = 0) -> dict[str, float]:
                 logits = span_logits(reader, chunk).float()
             for row, e in enumerate(chunk):
                 first, last, _ = best_span(logits[row], e.allowed)
-                pieces = reader.candidate_pieces(e.pair.sentence, e.pair.before)
                 a, b = e.pair.answer or (0, 0)
-                got = e.pair.sentence[pieces[first - 1][1] - OFFSET : pieces[last - 1][2] - OFFSET]
+                start, end = e.pieces[first - 1][1], e.pieces[last - 1][2]
+                got = e.pair.sentence[start - OFFSET : end - OFFSET]
                 gold = e.pair.sentence[a:b]
                 exact.append(float(_words(got) == _words(gold)))
                 f1.append(word_f1(got, gold))

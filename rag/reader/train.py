@@ -263,6 +263,9 @@ def _resume(work: Path, reader: Reader, optimizer: Any, schedule: Any) -> tuple[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rag.reader import span  # it imports this module
+    from rag.reader.evaluate import card, evaluate, write
+
     parser = argparse.ArgumentParser(
         prog="python -m rag.reader.train", description=__doc__.split("\n\n")[0]
     )
@@ -294,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--span-only", action="store_true", help="only (re)fit the span head of --out's reader"
     )
+    parser.add_argument("--span-layers", type=int, default=span.SpanConfig.layers)
+    parser.add_argument("--span-epochs", type=float, default=span.SpanConfig.epochs)
+    parser.add_argument("--span-lr", type=float, default=span.SpanConfig.lr_layers)
     args = parser.parse_args(argv)
     config = Config(
         seed=args.seed,
@@ -304,22 +310,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         elsewhere=args.elsewhere,
         answerable=args.answerable,
     )
-    from rag.reader import span
-    from rag.reader.evaluate import card, evaluate, write
-
+    span_config = span.SpanConfig(
+        seed=args.seed, epochs=args.span_epochs, layers=args.span_layers, lr_layers=args.span_lr
+    )
     if args.span_only:
-        out = args.out or WEIGHTS
-        reader = Reader.load(out)
-        info = dict(torch.load(out, map_location="cpu", weights_only=True)["card"])
+        source = args.out or WEIGHTS
+        reader = Reader.load(source)
+        info = dict(torch.load(source, map_location="cpu", weights_only=True)["card"])
         config = Config(**info["settings"])
         work = args.work or WORK / config.key()
+        work.mkdir(parents=True, exist_ok=True)
+        shipped = source == WEIGHTS and span_config == span.SpanConfig()
+        tried = (
+            f"weights-span-{span_config.layers}x{span_config.epochs:g}-{span_config.lr_layers:g}.pt"
+        )
+        out = args.out or (WEIGHTS if shipped else work / tried)
     else:
         work = args.work or WORK / config.key()
         out = args.out or (WEIGHTS if config == Config() else work / WEIGHTS.name)
         reader, done, seconds = train(config, work, args.minutes)
         info = card(config, evaluate(reader, work, args.limit), seconds, done)
         _say(json.dumps(info["held_out"]))
-    span_config = span.SpanConfig(seed=config.seed)
     span_seconds = span.fit(reader, work, span_config, args.limit)
     info["span"] = span.card(span_config, span.evaluate(reader, work, args.limit), span_seconds)
     _say(json.dumps(info["span"]["held_out"]))
