@@ -42,10 +42,10 @@ class SpanConfig:
     """The span head's settings; the card records them."""
 
     seed: int = 13
-    epochs: float = 6.0
+    epochs: float = 4.0  # 10 fitted the training spans closer and did worse held out
     batch_pairs: int = 32
     layers: int = SPAN_LAYERS
-    lr_layers: float = 1e-4
+    lr_layers: float = 2e-4
     lr_head: float = 1e-3
 
 
