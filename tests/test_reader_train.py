@@ -46,6 +46,19 @@ def test_the_training_script_runs_resumes_and_writes_a_card(
     assert span is not None and 0 <= span[0] < span[1] <= len(sentence)
 
 
+def test_a_span_head_try_leaves_the_shipped_weights_alone(tmp_path: Path) -> None:
+    from rag.reader.model import WEIGHTS
+
+    before = WEIGHTS.read_bytes()
+    command = [sys.executable, "-m", "rag.reader.train", "--span-only", "--limit", "8"]
+    command += ["--span-layers", "1", "--span-epochs", "1", "--work", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tried = tmp_path / "weights-span-1x1-0.0002.pt"
+    assert tried.exists() and "piaf_span_f1" in (tmp_path / "CARD.md").read_text("utf-8")
+    assert WEIGHTS.read_bytes() == before
+
+
 def _train_seconds(card: Path) -> int:
     line = next(x for x in card.read_text(encoding="utf-8").splitlines() if "train_seconds" in x)
     return int(line.rsplit(" ", 1)[1])
