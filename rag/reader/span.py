@@ -1,10 +1,9 @@
 """The span head: which words of the chosen sentence answer the question (run by train.py).
 
-The sentence reader is trained first and frozen. Copies of its top SPAN_LAYERS layers (all six
-it trains, shipped: the phrase gets its own tower over e5's frozen lower layers, at the cost of
-the same six layers per pass as three shared and three copied), over the layer below them, and a
-linear start/end head are fitted on the answer spans of PIAF and SQuAD
-2.0 (the positive pairs of the same training articles). The vectors below the copies are computed
+The sentence reader is trained first and frozen. A copy of its top SPAN_LAYERS layers (all six
+it trains: the phrase gets its own tower over e5's frozen lower layers, and a pass still runs six
+layers) and a linear start/end head are fitted on the answer spans of PIAF and SQuAD 2.0 (the
+positive pairs of the same training articles). The vectors below the copies are computed
 once from the lower-layer caches of the reader's own run, so each epoch costs only the copies.
 Held out: exact match and word F1 of the phrase on the held-out articles, SQuAD-style.
 

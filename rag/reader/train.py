@@ -327,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or (WEIGHTS if shipped else work / tried)
     else:
         work = args.work or WORK / config.key()
-        out = args.out or (WEIGHTS if config == Config() else work / WEIGHTS.name)
+        shipped = config == Config() and span_config == span.SpanConfig()
+        out = args.out or (WEIGHTS if shipped else work / WEIGHTS.name)
         reader, done, seconds = train(config, work, args.minutes)
         info = card(config, evaluate(reader, work, args.limit), seconds, done)
         _say(json.dumps(info["held_out"]))
