@@ -1,5 +1,5 @@
 """How should the reader enter the answer decision? Measured on the dev splits only:
-`python -m evals.reader_dev [WEIGHTS]` (the shipped reader's by default).
+`python -m evals.reader_dev [WEIGHTS] [--repeats N]` (the shipped reader's by default).
 
 All variants see the same sentences (the shipped ranker's top READ, read by the shipped reader)
 and are fitted and measured by 5-fold cross-validation over the dev questions, so none is judged
@@ -10,7 +10,9 @@ on questions it was fitted on:
 - alone: the reader's order, and a probability from the reader's features only.
 Figures per corpus: the best sentence is right (answerable questions), AUC of the probability
 for right vs not, precision at half the answerable questions answered (p@50), and
-precision / answered / abstention recall at the 0.40 threshold.
+precision / answered / abstention recall at the 0.40 threshold. ``--repeats N`` averages them
+over N fold assignments (the first is the fixed one, question i in fold i % 5; the others
+shuffled with seeds 1..N-1): a steadier comparison on a few hundred questions.
 """
 
 from __future__ import annotations
@@ -46,8 +48,19 @@ def variant(name: str, train: list[Example]) -> tuple[Logistic, tuple[str, ...]]
     return fit_ranker(train, READER_RANK_FEATURES), ANSWER_FEATURES + READER_FEATURES
 
 
-def measure(data: list[Example], name: str) -> dict[str, float]:
-    folds = np.arange(len(data)) % FOLDS
+def measure(data: list[Example], name: str, repeats: int = 1) -> dict[str, float]:
+    """The figures of variant ``name``, averaged over ``repeats`` fold assignments."""
+    runs = [measure_once(data, name, assign(len(data), r)) for r in range(repeats)]
+    return {k: float(np.mean([run[k] for run in runs])) for k in runs[0]}
+
+
+def assign(n: int, repeat: int) -> np.ndarray:
+    """The fold of each of ``n`` questions: i % FOLDS, shuffled unless ``repeat`` is 0."""
+    folds = np.arange(n) % FOLDS
+    return np.random.default_rng(repeat).permutation(folds) if repeat else folds
+
+
+def measure_once(data: list[Example], name: str, folds: np.ndarray) -> dict[str, float]:
     probs, rights, answerable = [], [], []
     for k in range(FOLDS):
         train = [e for e, f in zip(data, folds) if f != k]
@@ -83,12 +96,16 @@ def figures(p: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> dict[st
 
 
 def main(argv: list[str]) -> int:
-    """``argv``: the weights to measure, if not the shipped ones."""
+    """``argv``: the weights to measure, if not the shipped ones, and ``--repeats N``."""
+    repeats = 1
+    if "--repeats" in argv:
+        at = argv.index("--repeats")
+        repeats, argv = int(argv[at + 1]), argv[:at] + argv[at + 2 :]
     reader = Reader.load(Path(argv[0])) if argv else Reader.load()
     for corpus in CORPORA:
         data = [e for e in examples(corpus, "dev", reader=reader) if e.evidence.ranked]
         for name in ("off", "calibrated", "alone"):
-            shown = "  ".join(f"{k} {v:.3f}" for k, v in measure(data, name).items())
+            shown = "  ".join(f"{k} {v:.3f}" for k, v in measure(data, name, repeats).items())
             print(f"{corpus}/dev {name:10} {shown}", flush=True)
     return 0
 
