@@ -17,6 +17,7 @@ shuffled with seeds 1..N-1): a steadier comparison on a few hundred questions.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -96,12 +97,12 @@ def figures(p: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> dict[st
 
 
 def main(argv: list[str]) -> int:
-    """``argv``: the weights to measure, if not the shipped ones, and ``--repeats N``."""
-    repeats = 1
-    if "--repeats" in argv:
-        at = argv.index("--repeats")
-        repeats, argv = int(argv[at + 1]), argv[:at] + argv[at + 2 :]
-    reader = Reader.load(Path(argv[0])) if argv else Reader.load()
+    parser = argparse.ArgumentParser(prog="python -m evals.reader_dev")
+    parser.add_argument("weights", nargs="?", type=Path, help="default: the shipped reader's")
+    parser.add_argument("--repeats", type=int, default=1, help="fold assignments averaged")
+    args = parser.parse_args(argv)
+    reader = Reader.load(args.weights) if args.weights else Reader.load()
+    repeats = args.repeats
     for corpus in CORPORA:
         data = [e for e in examples(corpus, "dev", reader=reader) if e.evidence.ranked]
         for name in ("off", "calibrated", "alone"):
