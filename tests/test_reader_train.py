@@ -125,3 +125,22 @@ def test_the_answerable_loss_pushes_down_the_best_sentence_of_an_impossible_ques
     assert logits.grad is not None
     assert both > plain  # the impossible question's best sentence looks like an answer
     assert logits.grad[2] > logits.grad[3] > 0  # its best sentence is pushed down the most
+
+
+def test_blending_moves_only_the_trained_top_layers_back_toward_e5s() -> None:
+    import torch
+
+    from rag.reader.base import load_encoder
+    from rag.reader.model import Reader
+    from rag.reader.train import blend
+
+    reader = Reader(load_encoder(), top=2)
+    pretrained = reader.encoder.layers[-1].fi.weight.clone()
+    lower = reader.encoder.layers[0].fi.weight.clone()
+    with torch.no_grad():
+        reader.encoder.layers[-1].fi.weight.add_(1.0)  # as if training had moved it
+        reader.head.weight.fill_(0.5)
+    blend(reader, 0.75)
+    assert torch.allclose(reader.encoder.layers[-1].fi.weight, pretrained + 0.75, atol=1e-5)
+    assert torch.equal(reader.encoder.layers[0].fi.weight, lower)  # frozen: never trained
+    assert torch.all(reader.head.weight == 0.5)  # the head is kept as trained
